@@ -1,0 +1,67 @@
+package sdk
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Registry names the implementations of every extension point. One Registry
+// is built at start-up (built-ins first, then configured plugins) and handed
+// to the engine; nothing in Weir keeps a global one.
+//
+// A Registry is safe for concurrent use.
+type Registry struct {
+	mu struct {
+		sync.RWMutex
+		codecs     map[string]Codec
+		codecsByID map[CompressionID]Codec
+	}
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry {
+	r := &Registry{}
+	r.mu.codecs = make(map[string]Codec)
+	r.mu.codecsByID = make(map[CompressionID]Codec)
+	return r
+}
+
+// RegisterCodec adds c under its Name and ID. It returns an error, and changes
+// nothing, if c is nil, its name is empty, or its name or ID is already taken.
+func (r *Registry) RegisterCodec(c Codec) error {
+	if c == nil {
+		return fmt.Errorf("sdk: register codec: nil codec")
+	}
+	name := c.Name()
+	if name == "" {
+		return fmt.Errorf("sdk: register codec: empty name (id %d)", c.ID())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.mu.codecs[name]; ok {
+		return fmt.Errorf("sdk: register codec %q: name already registered", name)
+	}
+	if old, ok := r.mu.codecsByID[c.ID()]; ok {
+		return fmt.Errorf("sdk: register codec %q: id %d already registered by %q", name, c.ID(), old.Name())
+	}
+	r.mu.codecs[name] = c
+	r.mu.codecsByID[c.ID()] = c
+	return nil
+}
+
+// Codec returns the codec registered for a Kafka compression type, and
+// whether there is one.
+func (r *Registry) Codec(id CompressionID) (Codec, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c, ok := r.mu.codecsByID[id]
+	return c, ok
+}
+
+// CodecByName returns the codec registered under name, and whether there is one.
+func (r *Registry) CodecByName(name string) (Codec, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c, ok := r.mu.codecs[name]
+	return c, ok
+}
