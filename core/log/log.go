@@ -644,10 +644,13 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, er
 	}
 	var buf [record.HeaderSize]byte
 	for _, s := range l.mu.segments {
-		if s.maxTimestamp < ts || s.next <= l.mu.logStartOffset {
+		if maxTS, _ := s.checkedMaxTimestamp(); maxTS < ts || s.next <= l.mu.logStartOffset {
 			continue
 		}
-		from, _ := s.timeIndex.lookupBelow(ts)
+		from := s.base
+		if s.timeIndexTrusted() {
+			from, _ = s.timeIndex.lookupBelow(ts)
+		}
 		from = max(from, l.mu.logStartOffset)
 		pos, h, found, err := s.findPosition(from, &buf)
 		if err != nil {
@@ -714,8 +717,8 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, ok bool) {
 	defer l.mu.RUnlock()
 	timestamp, offset = -1, -1
 	for _, s := range l.mu.segments {
-		if s.maxTimestamp > timestamp && s.next > l.mu.logStartOffset {
-			timestamp, offset = s.maxTimestamp, s.offsetOfMaxTS
+		if ts, off := s.checkedMaxTimestamp(); ts > timestamp && s.next > l.mu.logStartOffset {
+			timestamp, offset = ts, off
 		}
 	}
 	return timestamp, offset, offset >= 0

@@ -35,7 +35,9 @@ func (l *Log) EnforceRetention() (int, error) {
 	if cfg.RetentionMs >= 0 {
 		for n < len(segs) {
 			s := segs[n]
-			if s.empty() || s.maxTimestamp < 0 || nowMs-s.maxTimestamp <= cfg.RetentionMs {
+			// A corrupt time index must not get data deleted early.
+			maxTS, _ := s.checkedMaxTimestamp()
+			if s.empty() || maxTS < 0 || nowMs-maxTS <= cfg.RetentionMs {
 				break
 			}
 			n++

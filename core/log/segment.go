@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/weirmq/weir/core/record"
 )
@@ -39,6 +41,21 @@ type segment struct {
 
 	index     offsetIndex
 	timeIndex timeIndex
+
+	// indexSuspect is set when a lookup found an offset index entry that
+	// does not name the batch at its position; lookups in this segment then
+	// scan from the start. Indexes are only checked structurally at load
+	// (checking every entry would read the whole log), so this is where a
+	// corrupt but well-formed index is caught.
+	indexSuspect atomic.Bool
+	// timeIndexCheck verifies the time index against the log once, before
+	// the first timestamp lookup in the segment trusts it.
+	timeIndexCheck struct {
+		sync.Mutex
+		state          int8  // 0 unchecked, 1 good, -1 bad: ignore the time index
+		maxTS, maxOff  int64 // the largest timestamp found by the check's scan
+		scannedThrough int64 // the segment size the scan covered
+	}
 
 	bytesSinceIndex int64
 	maxTimestamp    int64 // largest batch max timestamp so far, -1 for none
@@ -136,10 +153,15 @@ func (s *segment) load(writable bool, indexBytes int64) error {
 		_, pos = s.index.at(s.index.entries - 1)
 	}
 	var buf [record.HeaderSize]byte
-	for pos < s.size {
+	for first := s.index.entries > 0; pos < s.size; first = false {
 		h, err := s.readHeaderAt(pos, &buf)
 		if err != nil || pos+int64(h.Size()) > s.size || h.BaseOffset < s.next {
 			return fmt.Errorf("%w: batch header at position %d: %v", errNeedsRecovery, pos, err)
+		}
+		if first {
+			if off, _ := s.index.at(s.index.entries - 1); off != h.BaseOffset {
+				return fmt.Errorf("%w: last index entry names offset %d, the batch there is at %d", errNeedsRecovery, off, h.BaseOffset)
+			}
 		}
 		s.next = h.NextOffset()
 		s.bytesSinceIndex += int64(h.Size())
@@ -283,7 +305,8 @@ func (s *segment) setLoadedRollBase(first record.Header) {
 }
 
 func isRecordError(err error) bool {
-	return errors.Is(err, record.ErrCorrupt) || errors.Is(err, record.ErrTruncated) || errors.Is(err, record.ErrUnsupportedMagic)
+	return errors.Is(err, record.ErrCorrupt) || errors.Is(err, record.ErrTruncated) ||
+		errors.Is(err, record.ErrUnsupportedMagic) || errors.Is(err, record.ErrTooLarge)
 }
 
 // indexBatch records a batch just written at pos in the indexes.
@@ -349,9 +372,18 @@ func (s *segment) append(batch []byte, h record.Header, indexInterval, nowMs int
 // last offset is >= offset, starting from the index's hint. ok=false means
 // no such batch in this segment.
 func (s *segment) findPosition(offset int64, buf *[record.HeaderSize]byte) (pos int64, h record.Header, ok bool, err error) {
-	_, pos = s.index.lookup(offset)
-	for pos < s.size {
+	var hint int64
+	if !s.indexSuspect.Load() {
+		hint, pos = s.index.lookup(offset)
+	}
+	for first := pos > 0; pos < s.size; first = false {
 		h, err = s.readHeaderAt(pos, buf)
+		if first && (err != nil || h.BaseOffset != hint) {
+			// The index entry lies. Distrust the index and scan.
+			s.indexSuspect.Store(true)
+			pos = 0
+			continue
+		}
 		if err != nil {
 			return 0, h, false, fmt.Errorf("%w: %s at position %d: %v", ErrCorruptLog, s.log.Name(), pos, err)
 		}
@@ -361,6 +393,64 @@ func (s *segment) findPosition(offset int64, buf *[record.HeaderSize]byte) (pos 
 		pos += int64(h.Size())
 	}
 	return 0, h, false, nil
+}
+
+// timeIndexTrusted reports whether the time index agrees with the log,
+// checking it the first time it is asked: every entry must be a point where
+// the running maximum timestamp rose, with that timestamp and the offset of
+// the batch that set it. Callers hold the log's lock (so no append runs).
+func (s *segment) timeIndexTrusted() bool {
+	s.timeIndexCheck.Lock()
+	defer s.timeIndexCheck.Unlock()
+	if s.timeIndexCheck.state != 0 {
+		return s.timeIndexCheck.state > 0
+	}
+	var buf [record.HeaderSize]byte
+	maxTS, maxOff := int64(-1), s.base
+	i := 0
+	good := true
+	for pos := int64(0); pos < s.size; {
+		h, err := s.readHeaderAt(pos, &buf)
+		if err != nil {
+			good = false
+			break
+		}
+		if h.MaxTimestamp > maxTS {
+			maxTS, maxOff = h.MaxTimestamp, h.LastOffset()
+		}
+		for good && i < s.timeIndex.entries {
+			ts, off := s.timeIndex.at(i)
+			if off > h.LastOffset() {
+				break
+			}
+			good = off == maxOff && ts == maxTS
+			i++
+		}
+		pos += int64(h.Size())
+	}
+	c := &s.timeIndexCheck
+	c.maxTS, c.maxOff, c.scannedThrough = maxTS, maxOff, s.size
+	c.state = 1
+	if !good || i != s.timeIndex.entries {
+		c.state = -1
+	}
+	return c.state > 0
+}
+
+// checkedMaxTimestamp returns the segment's largest timestamp and its
+// offset, not trusting a time index that failed its check: then it is the
+// check's scan, plus whatever was appended since.
+func (s *segment) checkedMaxTimestamp() (int64, int64) {
+	if s.timeIndexTrusted() {
+		return s.maxTimestamp, s.offsetOfMaxTS
+	}
+	c := &s.timeIndexCheck
+	c.Lock()
+	defer c.Unlock()
+	if s.size > c.scannedThrough && s.maxTimestamp > c.maxTS {
+		return s.maxTimestamp, s.offsetOfMaxTS
+	}
+	return c.maxTS, c.maxOff
 }
 
 // truncateTo drops every batch that holds an offset >= offset. The segment
