@@ -326,12 +326,12 @@ func TestTruncateTo(t *testing.T) {
 	for _, tc := range []struct {
 		to, wantLEO int64
 	}{
-		{25, 20},  // at or above the end: nothing
-		{19, 18},  // inside a batch: the whole batch goes
-		{12, 12},  // a segment boundary
-		{7, 6},    // inside the first batch of a segment... offsets 6-7
-		{6, 6},    // no-op now
-		{1, 0},    // inside the very first batch
+		{25, 20}, // at or above the end: nothing
+		{19, 18}, // inside a batch: the whole batch goes
+		{12, 12}, // a segment boundary
+		{7, 6},   // inside the first batch of a segment... offsets 6-7
+		{6, 6},   // no-op now
+		{1, 0},   // inside the very first batch
 	} {
 		if err := l.TruncateTo(tc.to); err != nil {
 			t.Fatal(err)
