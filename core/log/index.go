@@ -209,6 +209,25 @@ func (x *offsetIndex) lookup(target int64) (offset, pos int64) {
 	return x.at(lo - 1)
 }
 
+// floorWithin returns the last entry whose position is <= maxPos and whose
+// offset is < maxOffset (both grow along the index), or ok=false.
+func (x *offsetIndex) floorWithin(maxPos, maxOffset int64) (offset, pos int64, ok bool) {
+	lo, hi := 0, x.entries // first entry outside the bounds
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if o, p := x.at(mid); p <= maxPos && o < maxOffset {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == 0 {
+		return 0, 0, false
+	}
+	offset, pos = x.at(lo - 1)
+	return offset, pos, true
+}
+
 // truncateTo drops entries for offsets >= offset.
 func (x *offsetIndex) truncateTo(offset int64) {
 	lo, hi := 0, x.entries

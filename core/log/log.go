@@ -604,11 +604,22 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int64) (ReadResult, error) 
 		}
 		start := pos
 		end := s.size
+		// After the first batch, jump through the index to the last indexed
+		// batch that surely fits, then walk headers from there: the walk is
+		// a pread per batch, the jump a binary search.
+		jumped, jumpFrom, jumpNext, jumpBase := false, int64(0), int64(0), int64(-1)
 		for pos < end {
 			if pos != start {
-				if h, err = s.readHeaderAt(pos, &buf); err != nil {
+				if h, err = s.readHeaderAt(pos, &buf); err != nil || (jumpBase >= 0 && h.BaseOffset != jumpBase) {
+					if jumpBase >= 0 {
+						// The index entry we jumped by lies: walk instead.
+						s.indexSuspect.Store(true)
+						pos, res.NextOffset, jumpBase = jumpFrom, jumpNext, -1
+						continue
+					}
 					return res, fmt.Errorf("%w: %s at position %d: %v", ErrCorruptLog, s.log.Name(), pos, err)
 				}
+				jumpBase = -1
 			}
 			size := int64(h.Size())
 			if h.LastOffset() >= maxOffset || (res.Bytes+pos-start+size > maxBytes && (res.Bytes > 0 || pos > start)) {
@@ -620,6 +631,13 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int64) (ReadResult, error) 
 			}
 			pos += size
 			res.NextOffset = h.NextOffset()
+			if !jumped && !s.indexSuspect.Load() {
+				jumped = true
+				if eOff, ePos, ok := s.index.floorWithin(start+maxBytes-res.Bytes, maxOffset); ok && ePos > pos {
+					jumpFrom, jumpNext, jumpBase = pos, res.NextOffset, eOff
+					pos, res.NextOffset = ePos, eOff
+				}
+			}
 		}
 		if pos > start {
 			res.Slices = append(res.Slices, Slice{File: s.log, Pos: start, Len: pos - start})
