@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weirmq/weir/core/config"
 	"github.com/weirmq/weir/core/record"
 )
 
@@ -33,19 +33,23 @@ type Config struct {
 	FileDeleteDelayMs  int64 // file.delete.delay.ms: how long deleted segments stay readable
 }
 
-// DefaultConfig returns Kafka's defaults.
-func DefaultConfig() Config {
+// DefaultConfig returns the topic defaults of the config table (Kafka's).
+func DefaultConfig() Config { return ConfigFromTopic(config.TopicDefaults()) }
+
+// ConfigFromTopic picks the log's settings out of a resolved topic config.
+func ConfigFromTopic(t config.Topic) Config {
 	return Config{
-		SegmentBytes:       1 << 30,
-		SegmentMs:          7 * 24 * 3600 * 1000,
-		SegmentIndexBytes:  10 << 20,
-		IndexIntervalBytes: 4096,
-		RetentionMs:        7 * 24 * 3600 * 1000,
-		RetentionBytes:     -1,
-		FlushMessages:      math.MaxInt64,
-		FlushMs:            math.MaxInt64,
-		MaxMessageBytes:    1048588,
-		FileDeleteDelayMs:  60000,
+		SegmentBytes:       t.SegmentBytes,
+		SegmentMs:          t.SegmentMs,
+		SegmentJitterMs:    t.SegmentJitterMs,
+		SegmentIndexBytes:  int64(t.SegmentIndexBytes),
+		IndexIntervalBytes: int64(t.IndexIntervalBytes),
+		RetentionMs:        t.RetentionMs,
+		RetentionBytes:     t.RetentionBytes,
+		FlushMessages:      t.FlushMessages,
+		FlushMs:            t.FlushMs,
+		MaxMessageBytes:    int64(t.MaxMessageBytes),
+		FileDeleteDelayMs:  t.FileDeleteDelayMs,
 	}
 }
 

@@ -641,3 +641,14 @@ func TestOpenRemovesLeftoversAndOrphans(t *testing.T) {
 		t.Fatalf("log end %d", l.LogEndOffset())
 	}
 }
+
+func TestDefaultConfigIsKafkasTopicDefaults(t *testing.T) {
+	want := Config{
+		SegmentBytes: 1 << 30, SegmentMs: 604800000, SegmentIndexBytes: 10 << 20, IndexIntervalBytes: 4096,
+		RetentionMs: 604800000, RetentionBytes: -1, FlushMessages: 1<<63 - 1, FlushMs: 1<<63 - 1,
+		MaxMessageBytes: 1048588, FileDeleteDelayMs: 60000,
+	}
+	if got := DefaultConfig(); got != want {
+		t.Fatalf("DefaultConfig() = %+v\nwant %+v", got, want)
+	}
+}
