@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestServeShutsDownCleanlyOnSIGTERM(t *testing.T) {
 	bin := buildWeir(t)
 	data := filepath.Join(t.TempDir(), "data")
 	for round := 0; round < 2; round++ {
-		var stderr bytes.Buffer
+		var stderr syncBuffer
 		cmd := exec.Command(bin, "serve", "--data-dir", data, "--kafka-addr", "127.0.0.1:0",
 			"--controller-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 		cmd.Stderr = &stderr
@@ -76,4 +77,23 @@ func TestServeShutsDownCleanlyOnSIGTERM(t *testing.T) {
 			t.Fatalf("no clean-shutdown marker: %v", err)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer (the process's output
+// copier) and a reader (the test).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
