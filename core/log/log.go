@@ -745,3 +745,37 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, ok bool) {
 	}
 	return timestamp, offset, offset >= 0
 }
+
+// ScanBatches calls fn with the header of every batch from the one holding
+// from to the log end, in offset order, until fn returns false. It reads
+// only headers (one pread each); it holds the log's read lock throughout,
+// so it is meant for start-up work such as rebuilding producer state.
+func (l *Log) ScanBatches(from int64, fn func(record.Header) bool) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	from = max(from, l.mu.logStartOffset)
+	var buf [record.HeaderSize]byte
+	for i := l.segmentFor(from); i < len(l.mu.segments); i++ {
+		s := l.mu.segments[i]
+		pos, h, ok, err := s.findPosition(from, &buf)
+		if err != nil {
+			return err
+		}
+		for ok && pos < s.size {
+			if !fn(h) {
+				return nil
+			}
+			pos += int64(h.Size())
+			if pos >= s.size {
+				break
+			}
+			if h, err = s.readHeaderAt(pos, &buf); err != nil {
+				return fmt.Errorf("%w: %s at position %d: %v", ErrCorruptLog, s.log.Name(), pos, err)
+			}
+		}
+	}
+	return nil
+}

@@ -652,3 +652,27 @@ func TestDefaultConfigIsKafkasTopicDefaults(t *testing.T) {
 		t.Fatalf("DefaultConfig() = %+v\nwant %+v", got, want)
 	}
 }
+
+func TestScanBatchesVisitsEveryBatchFromAnOffset(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1000
+	l := openTestLog(t, t.TempDir(), cfg, newManualClock(), Options{})
+	defer l.Close()
+	for i := 0; i < 12; i++ {
+		if _, err := l.AppendAsLeader(makeBatch(t, batchSpec{records: 2, valueSize: 100}), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bases []int64
+	if err := l.ScanBatches(5, func(h record.Header) bool { bases = append(bases, h.BaseOffset); return len(bases) < 100 }); err != nil {
+		t.Fatal(err)
+	}
+	if len(bases) != 10 || bases[0] != 4 || bases[9] != 22 {
+		t.Fatalf("scanned %v", bases)
+	}
+	n := 0
+	l.ScanBatches(0, func(record.Header) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Fatalf("scan did not stop when fn returned false: %d", n)
+	}
+}
