@@ -1,0 +1,205 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/weirmq/weir/core/log"
+	"github.com/weirmq/weir/core/record"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func openLog(t *testing.T, dir string) *log.Log {
+	t.Helper()
+	cfg := log.DefaultConfig()
+	cfg.SegmentIndexBytes = 4096
+	l, err := log.Open(dir, cfg, log.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func lenient() Config {
+	return Config{TimestampBeforeMaxMs: math.MaxInt64, TimestampAfterMaxMs: math.MaxInt64}
+}
+
+type batchOpts struct {
+	pid      int64
+	epoch    int16
+	seq      int32
+	records  int
+	ts       int64
+	noProdID bool
+}
+
+func batch(t *testing.T, o batchOpts) []byte {
+	t.Helper()
+	b := record.NewBuilder(record.BuilderOptions{HasProducerID: !o.noProdID, ProducerID: o.pid, ProducerEpoch: o.epoch, BaseSequence: o.seq})
+	for i := 0; i < max(o.records, 1); i++ {
+		b.Append([]byte("k"), []byte("v"), o.ts+int64(i), nil)
+	}
+	out, err := b.Build(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestIdempotentRetryIsWrittenOnceAndAnsweredWithItsOffsets(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	p, err := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: 0, records: 3}))
+	if err != nil || r1.BaseOffset != 0 || r1.Duplicate {
+		t.Fatalf("first: %+v %v", r1, err)
+	}
+	r2, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: 3, records: 2}))
+	if err != nil || r2.BaseOffset != 3 {
+		t.Fatalf("second: %+v %v", r2, err)
+	}
+	// Retries of both: same offsets, nothing written.
+	for _, tc := range []struct {
+		seq, n int
+		want   int64
+	}{{0, 3, 0}, {3, 2, 3}} {
+		r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: int32(tc.seq), records: tc.n}))
+		if err != nil || !r.Duplicate || r.BaseOffset != tc.want {
+			t.Fatalf("retry of seq %d: %+v %v", tc.seq, r, err)
+		}
+	}
+	if leo := p.LogEndOffset(); leo != 5 {
+		t.Fatalf("log end %d after retries, want 5", leo)
+	}
+	for _, tc := range []struct {
+		name string
+		o    batchOpts
+		want error
+	}{
+		{"gap in sequence", batchOpts{pid: 7, seq: 9}, ErrOutOfOrderSequence},
+		{"stale epoch", batchOpts{pid: 7, epoch: -1, seq: 5}, ErrProducerFenced},
+		{"new epoch not at 0", batchOpts{pid: 7, epoch: 1, seq: 5}, ErrOutOfOrderSequence},
+		{"unknown producer mid-sequence", batchOpts{pid: 8, seq: 4}, ErrUnknownProducerID},
+	} {
+		if _, err := p.AppendAsLeader(batch(t, tc.o)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// A new epoch from 0 is accepted and fences the old one.
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, epoch: 1, seq: 0})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, epoch: 0, seq: 5})); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("old epoch after bump: %v", err)
+	}
+	if leo := p.LogEndOffset(); leo != 6 {
+		t.Fatalf("log end %d, want 6", leo)
+	}
+}
+
+func TestProducerStateSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	p, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	for seq := int32(0); seq < 12; seq += 2 {
+		if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: seq, records: 2})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	l.Close()
+
+	l = openLog(t, dir)
+	defer l.Close()
+	p, err := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 10, records: 2}))
+	if err != nil || !r.Duplicate || r.BaseOffset != 10 {
+		t.Fatalf("retry after restart: %+v %v", r, err)
+	}
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 13})); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("gap after restart: %v", err)
+	}
+	if r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 12})); err != nil || r.BaseOffset != 12 {
+		t.Fatalf("next after restart: %+v %v", r, err)
+	}
+	if got := p.Producers(); len(got) != 1 || got[0].LastSequence != 12 {
+		t.Fatalf("producers %+v", got)
+	}
+}
+
+func TestAppendRules(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	now := time.UnixMilli(1_700_000_000_000)
+	p, _ := Open("t", 0, l, Options{Logger: quiet, Now: func() time.Time { return now },
+		Config: Config{TimestampBeforeMaxMs: 1000, TimestampAfterMaxMs: 1000}})
+	two := append(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli()}), batch(t, batchOpts{noProdID: true, ts: now.UnixMilli()})...)
+	if _, err := p.AppendAsLeader(two); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("two batches: %v", err)
+	}
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli() - 5000})); !errors.Is(err, ErrInvalidTimestamp) {
+		t.Fatalf("old timestamp: %v", err)
+	}
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli() + 5000})); !errors.Is(err, ErrInvalidTimestamp) {
+		t.Fatalf("future timestamp: %v", err)
+	}
+	p.SetConfig(Config{LogAppendTime: true})
+	r, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: 5}))
+	if err != nil || r.LogAppendTime != now.UnixMilli() {
+		t.Fatalf("log append time: %+v %v", r, err)
+	}
+	res, err := p.Read(0, 1<<20)
+	if err != nil || len(res.Slices) != 1 {
+		t.Fatalf("read: %+v %v", res, err)
+	}
+	buf := make([]byte, res.Slices[0].Len)
+	res.Slices[0].File.ReadAt(buf, res.Slices[0].Pos)
+	h, err := record.Validate(buf)
+	if err != nil || !h.Attributes.LogAppendTime() || h.MaxTimestamp != now.UnixMilli() {
+		t.Fatalf("stored batch: %+v %v", h, err)
+	}
+}
+
+func TestWaitersWakeWhenTheHighWatermarkMoves(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	p, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	w := NewWaiter()
+	p.Watch(w)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- p.WaitHighWatermark(ctx, 0)
+	}()
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.C():
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher not woken")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("WaitHighWatermark: %v", err)
+	}
+	if p.HighWatermark() != 1 {
+		t.Fatalf("HW %d", p.HighWatermark())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.WaitHighWatermark(ctx, 5); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+}
