@@ -11,7 +11,7 @@ targets=$(grep -rhoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' --with-file
 while read -r dir name; do
 	[ -n "$dir" ] || continue
 	echo "fuzz $dir $name ($fuzztime)"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >/tmp/weir-fuzz.$$ 2>&1; then
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 10s "$dir" >/tmp/weir-fuzz.$$ 2>&1; then
 		cat /tmp/weir-fuzz.$$
 		status=1
 	fi
