@@ -1,0 +1,349 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weirmq/weir/core/config"
+	"github.com/weirmq/weir/core/controller"
+	"github.com/weirmq/weir/core/log"
+	"github.com/weirmq/weir/core/partition"
+	"github.com/weirmq/weir/core/record"
+)
+
+// metadataStore is what the broker needs of the controller: today the
+// single-node controller.Local, later the Raft-backed one.
+type metadataStore interface {
+	Image() *controller.Image
+	Submit(ctx context.Context, cmd controller.Command) (controller.Result, error)
+	Watch(fn func(old, new *controller.Image))
+}
+
+// Options are the broker's collaborators, built and owned by the caller
+// (cmd/weir): the broker closes none of them.
+type Options struct {
+	Config   *config.Config // the node's static configuration
+	Logs     *log.Manager
+	Metadata metadataStore
+	Codecs   record.CodecSource
+	Logger   *slog.Logger
+	Metrics  *Metrics // nil: no metrics
+}
+
+type topicPartition struct {
+	topic string
+	index int32
+}
+
+// Broker serves the Kafka protocol over one node's partitions. It is safe
+// for concurrent use. Create it with Start; Close stops it.
+type Broker struct {
+	opts   Options
+	nodeID int32
+	logger *slog.Logger
+	srv    *Server
+
+	// reconcileMu serialises metadata reactions (Watch callbacks and the
+	// first reconcile at start).
+	reconcileMu sync.Mutex
+	mu          struct {
+		sync.RWMutex
+		partitions map[topicPartition]*partition.Partition
+		topicIDs   map[string]controller.TopicID // topics whose partitions are open, by name
+		topicCfgs  map[string]config.Topic       // resolved configs of open topics
+		broker     config.Broker
+	}
+	pidMu struct {
+		sync.Mutex
+		next, end int64 // the unused part of the allocated producer-ID block
+	}
+}
+
+// Start opens this node's partitions as the metadata describes them,
+// registers the node with the controller at the listener's real address,
+// and starts serving Kafka on cfg.Listeners.Kafka.
+func Start(ctx context.Context, opts Options) (*Broker, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := opts.Config
+	brokerCfg, err := cfg.ResolveBroker()
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{opts: opts, nodeID: cfg.NodeID, logger: opts.Logger}
+	b.mu.partitions = map[topicPartition]*partition.Partition{}
+	b.mu.topicIDs = map[string]controller.TopicID{}
+	b.mu.topicCfgs = map[string]config.Topic{}
+	b.mu.broker = brokerCfg
+
+	var m serverMetrics = noMetrics{}
+	if opts.Metrics != nil {
+		m = opts.Metrics
+		opts.Metrics.partitionsFn = b.partitionGauges
+	}
+	b.srv, err = listen(Config{
+		Addr:            cfg.Listeners.Kafka,
+		MaxRequestBytes: brokerCfg.SocketRequestMaxBytes,
+		MaxConnections:  int(brokerCfg.MaxConnections),
+		IdleTimeout:     msDuration(brokerCfg.ConnectionsMaxIdleMs),
+		Logger:          opts.Logger,
+	}, b.apis(), m)
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := advertised(cfg.Listeners.Kafka, b.srv.Addr())
+	if err != nil {
+		b.srv.Close()
+		return nil, err
+	}
+	if _, err := opts.Metadata.Submit(ctx, &controller.RegisterBroker{
+		ClusterID: opts.Metadata.Image().ClusterID(),
+		ID:        b.nodeID, Host: host, Port: port, Rack: brokerCfg.BrokerRack,
+	}); err != nil {
+		b.srv.Close()
+		return nil, fmt.Errorf("registering broker %d: %w", b.nodeID, err)
+	}
+	opts.Metadata.Watch(b.reconcile)
+	b.reconcile(nil, opts.Metadata.Image())
+	return b, nil
+}
+
+// Addr returns the Kafka listener's address.
+func (b *Broker) Addr() net.Addr { return b.srv.Addr() }
+
+// Close stops the listener after in-flight requests finish, and closes the
+// partitions (not their logs: the log manager owns those).
+func (b *Broker) Close() error {
+	err := b.srv.Close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.mu.partitions {
+		p.Close()
+	}
+	return err
+}
+
+// advertised is the host and port clients are told: the configured host
+// (or the bound one for an unspecified host) and the bound port.
+func advertised(configured string, bound net.Addr) (string, int32, error) {
+	host, _, err := net.SplitHostPort(configured)
+	if err != nil {
+		return "", 0, err
+	}
+	bhost, bport, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return "", 0, err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = bhost
+	}
+	port, err := strconv.Atoi(bport)
+	return host, int32(port), err
+}
+
+// reconcile opens, reconfigures and deletes partitions to match the image:
+// the partitions of every topic this node is a replica of are open, with
+// the topic's configuration; partitions of deleted topics are closed and
+// their logs deleted.
+func (b *Broker) reconcile(_, img *controller.Image) {
+	b.reconcileMu.Lock()
+	defer b.reconcileMu.Unlock()
+
+	b.mu.RLock()
+	open := make(map[string]controller.TopicID, len(b.mu.topicIDs))
+	for name, id := range b.mu.topicIDs {
+		open[name] = id
+	}
+	b.mu.RUnlock()
+
+	// Deletions first: a topic deleted and created again under its name
+	// must lose its old data before the new one opens.
+	for name, id := range open {
+		if t, ok := img.TopicByName(name); !ok || t.ID != id {
+			b.removeTopic(name)
+		}
+	}
+	for _, t := range img.Topics() {
+		if err := b.ensureTopic(t); err != nil {
+			b.logger.Error("opening topic", "topic", t.Name, "err", err)
+		}
+	}
+}
+
+func (b *Broker) removeTopic(name string) {
+	b.mu.Lock()
+	var gone []*partition.Partition
+	for tp, p := range b.mu.partitions {
+		if tp.topic == name {
+			gone = append(gone, p)
+			delete(b.mu.partitions, tp)
+		}
+	}
+	delete(b.mu.topicIDs, name)
+	delete(b.mu.topicCfgs, name)
+	b.mu.Unlock()
+	for _, p := range gone {
+		p.Close()
+		if err := b.opts.Logs.DeleteLog(log.TopicPartition{Topic: name, Partition: p.Index()}); err != nil {
+			b.logger.Warn("deleting log", "topic", name, "partition", p.Index(), "err", err)
+		}
+	}
+	b.logger.Info("topic deleted", "topic", name)
+}
+
+// ensureTopic opens the topic's partitions hosted here and applies its
+// configuration to those already open.
+func (b *Broker) ensureTopic(t controller.Topic) error {
+	tc, err := b.opts.Config.ResolveTopic(t.Configs)
+	if err != nil {
+		return err
+	}
+	lc, pc := log.ConfigFromTopic(tc), partitionConfig(tc)
+	b.mu.Lock()
+	b.mu.topicIDs[t.Name] = t.ID
+	b.mu.topicCfgs[t.Name] = tc
+	b.mu.Unlock()
+	for i, pa := range t.Partitions {
+		if !containsID(pa.Replicas, b.nodeID) {
+			continue
+		}
+		tp := topicPartition{t.Name, int32(i)}
+		b.mu.RLock()
+		p := b.mu.partitions[tp]
+		b.mu.RUnlock()
+		if p != nil {
+			p.Log().SetConfig(lc)
+			p.SetConfig(pc)
+			continue
+		}
+		ltp := log.TopicPartition{Topic: t.Name, Partition: int32(i)}
+		if err := b.claimDir(ltp, t.ID); err != nil {
+			return err
+		}
+		l, err := b.opts.Logs.OpenLog(ltp, lc)
+		if err != nil {
+			return err
+		}
+		if err := writePartitionMetadata(l.Dir(), t.ID); err != nil {
+			return err
+		}
+		p, err = partition.Open(t.Name, int32(i), l, partition.Options{Config: pc, LeaderEpoch: pa.LeaderEpoch, Logger: b.logger})
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.mu.partitions[tp] = p
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// claimDir makes sure a partition directory on disk belongs to the topic
+// ID: one left by a deleted topic of the same name (a crash between the
+// metadata change and the directory's removal) is removed.
+func (b *Broker) claimDir(tp log.TopicPartition, id controller.TopicID) error {
+	if b.opts.Logs.Log(tp) != nil {
+		return nil
+	}
+	dir := filepath.Join(b.opts.Config.DataDir, tp.String())
+	data, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(data), "topic_id: "+id.String()) {
+		return nil
+	}
+	b.logger.Warn("removing the data of an older topic with the same name", "dir", dir)
+	return b.opts.Logs.DeleteLog(tp)
+}
+
+const partitionMetadataFile = "partition.metadata"
+
+// writePartitionMetadata records the topic ID in the partition directory,
+// in Kafka's format.
+func writePartitionMetadata(dir string, id controller.TopicID) error {
+	name := filepath.Join(dir, partitionMetadataFile)
+	want := "version: 0\ntopic_id: " + id.String() + "\n"
+	if data, err := os.ReadFile(name); err == nil && string(data) == want {
+		return nil
+	}
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+func partitionConfig(tc config.Topic) partition.Config {
+	return partition.Config{
+		LogAppendTime:        tc.MessageTimestampType == config.TimestampLogAppendTime,
+		TimestampBeforeMaxMs: tc.MessageTimestampBeforeMaxMs,
+		TimestampAfterMaxMs:  tc.MessageTimestampAfterMaxMs,
+	}
+}
+
+func containsID(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// partition returns the open partition, or nil.
+func (b *Broker) partition(topic string, index int32) *partition.Partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.partitions[topicPartition{topic, index}]
+}
+
+// topicConfig returns the resolved configuration of an open topic.
+func (b *Broker) topicConfig(topic string) (config.Topic, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	tc, ok := b.mu.topicCfgs[topic]
+	return tc, ok
+}
+
+func (b *Broker) brokerConfig() config.Broker {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.broker
+}
+
+// apis is the dispatch table: every API the broker implements, with the
+// versions it implements. ApiVersions advertises exactly this.
+func (b *Broker) apis() map[int16]api {
+	t := map[int16]api{
+		0:  {3, 12, b.handleProduce},
+		2:  {1, 10, b.handleListOffsets},
+		3:  {0, 13, b.handleMetadata},
+	}
+	t[1] = api{4, fetchMaxVersion, b.handleFetch}
+	t[apiVersionsKey] = api{0, 4, nil}
+	t[apiVersionsKey] = api{0, 4, handleApiVersions(t)}
+	return t
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// respond returns a response of the request's kind, at its version.
+func respond[T kmsg.Response](req kmsg.Request) T {
+	return req.ResponseKind().(T)
+}

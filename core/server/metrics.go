@@ -1,0 +1,162 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metrics are the broker's Prometheus metrics, in a registry of their own
+// (no global state). Create them with NewMetrics, pass them in Options, and
+// serve them with ServeHTTP.
+type Metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	bytesInC     prometheus.Counter
+	bytesOutC    prometheus.Counter
+	sendfileC    prometheus.Counter
+	conns        prometheus.Gauge
+	producedC    *prometheus.CounterVec
+	partitionsFn func() []partitionGauge
+}
+
+type partitionGauge struct {
+	topic          string
+	partition      int32
+	logEnd, hw, ls int64
+}
+
+// NewMetrics returns the metrics, registered with a new registry that also
+// carries the Go runtime and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weir_requests_total", Help: "Kafka requests served, by API."}, []string{"api"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "weir_request_duration_seconds", Help: "Time from a request's arrival to its response, by API.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"api"})
+	m.bytesInC = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_network_bytes_in_total", Help: "Request bytes read."})
+	m.bytesOutC = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_network_bytes_out_total", Help: "Response bytes written."})
+	m.sendfileC = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_sendfile_bytes_total", Help: "Response bytes sent with sendfile (zero-copy fetch)."})
+	m.conns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_connections", Help: "Open Kafka connections."})
+	m.producedC = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weir_produced_bytes_total", Help: "Record batch bytes appended by produce requests, by topic."}, []string{"topic"})
+	m.reg.MustRegister(m.requests, m.latency, m.bytesInC, m.bytesOutC, m.sendfileC, m.conns, m.producedC,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), partitionCollector{m})
+	return m
+}
+
+// Registry returns the registry, for tests and for other packages that
+// want their metrics served on the same endpoint.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+func apiName(key int16) string {
+	if name := kmsg.NameForKey(key); name != "" {
+		return name
+	}
+	return strconv.Itoa(int(key))
+}
+
+func (m *Metrics) request(key int16, d time.Duration) {
+	name := apiName(key)
+	m.requests.WithLabelValues(name).Inc()
+	m.latency.WithLabelValues(name).Observe(d.Seconds())
+}
+func (m *Metrics) connections(delta int) { m.conns.Add(float64(delta)) }
+func (m *Metrics) bytesIn(n int)         { m.bytesInC.Add(float64(n)) }
+func (m *Metrics) bytesOut(n, sendfile int64) {
+	m.bytesOutC.Add(float64(n))
+	m.sendfileC.Add(float64(sendfile))
+}
+func (m *Metrics) produced(topic string, n int) { m.producedC.WithLabelValues(topic).Add(float64(n)) }
+
+var (
+	leoDesc = prometheus.NewDesc("weir_partition_log_end_offset", "Log end offset of each hosted partition.", []string{"topic", "partition"}, nil)
+	hwDesc  = prometheus.NewDesc("weir_partition_high_watermark", "High watermark of each hosted partition.", []string{"topic", "partition"}, nil)
+	lsoDesc = prometheus.NewDesc("weir_partition_log_start_offset", "Log start offset of each hosted partition.", []string{"topic", "partition"}, nil)
+)
+
+// partitionCollector reads partition offsets at scrape time.
+type partitionCollector struct{ m *Metrics }
+
+func (c partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- leoDesc
+	ch <- hwDesc
+	ch <- lsoDesc
+}
+
+func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.m.partitionsFn == nil {
+		return
+	}
+	for _, g := range c.m.partitionsFn() {
+		p := strconv.Itoa(int(g.partition))
+		ch <- prometheus.MustNewConstMetric(leoDesc, prometheus.GaugeValue, float64(g.logEnd), g.topic, p)
+		ch <- prometheus.MustNewConstMetric(hwDesc, prometheus.GaugeValue, float64(g.hw), g.topic, p)
+		ch <- prometheus.MustNewConstMetric(lsoDesc, prometheus.GaugeValue, float64(g.ls), g.topic, p)
+	}
+}
+
+// partitionGauges snapshots the offsets of every hosted partition.
+func (b *Broker) partitionGauges() []partitionGauge {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]partitionGauge, 0, len(b.mu.partitions))
+	for tp, p := range b.mu.partitions {
+		out = append(out, partitionGauge{tp.topic, tp.index, p.LogEndOffset(), p.HighWatermark(), p.LogStartOffset()})
+	}
+	return out
+}
+
+// HTTPServer is the HTTP listener: /metrics, /healthz (the process is up)
+// and /readyz (the broker serves Kafka).
+type HTTPServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// ServeHTTP starts the HTTP listener on addr. ready reports readiness.
+func ServeHTTP(addr string, m *Metrics, ready func() bool, logger *slog.Logger) (*HTTPServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ready == nil || !ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	h := &HTTPServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	go func() {
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http listener", "err", err)
+		}
+	}()
+	return h, nil
+}
+
+// Addr returns the bound address.
+func (h *HTTPServer) Addr() net.Addr { return h.ln.Addr() }
+
+// Close shuts the listener down, waiting briefly for in-flight requests.
+func (h *HTTPServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return h.srv.Shutdown(ctx)
+}
