@@ -331,9 +331,9 @@ func (b *Broker) brokerConfig() config.Broker {
 // versions it implements. ApiVersions advertises exactly this.
 func (b *Broker) apis() map[int16]api {
 	t := map[int16]api{
-		0:  {3, 12, b.handleProduce},
-		2:  {1, 10, b.handleListOffsets},
-		3:  {0, 13, b.handleMetadata},
+		0: {3, 12, b.handleProduce},
+		2: {1, 10, b.handleListOffsets},
+		3: {0, 13, b.handleMetadata},
 	}
 	t[1] = api{4, fetchMaxVersion, b.handleFetch}
 	t[apiVersionsKey] = api{0, 4, nil}
