@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 
 	"github.com/weirmq/weir/codecs"
 	"github.com/weirmq/weir/core/config"
+	"github.com/weirmq/weir/core/controller"
 	"github.com/weirmq/weir/core/log"
+	"github.com/weirmq/weir/core/server"
 	"github.com/weirmq/weir/sdk"
 )
 
@@ -41,7 +45,12 @@ func newServeCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			if err := serve(ctx, cfg, logger); err != nil {
+				return err
+			}
+			logger.Info("clean shutdown complete")
+			return nil
 		},
 	}
 	fl := cmd.Flags()
@@ -84,8 +93,11 @@ func loadServeConfig(cmd *cobra.Command, f serveFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
-// serve runs the node until ctx is cancelled, then shuts it down cleanly.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+// serve runs the node until ctx is cancelled, then shuts it down cleanly:
+// the Kafka listener stops taking requests and finishes the ones in
+// flight, then logs are flushed, checkpoints written and the clean-shutdown
+// marker left for the next start.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err error) {
 	broker, err := cfg.ResolveBroker()
 	if err != nil {
 		return err
@@ -104,31 +116,44 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("opening data directory %s: %w", cfg.DataDir, err)
 	}
-	topicDefaults, err := cfg.ResolveTopic(nil)
-	if err != nil {
-		return errors.Join(err, logs.Close())
-	}
-	// Open (and, after an unclean stop, recover) every partition on disk.
-	tps, err := logs.Partitions()
-	if err != nil {
-		return errors.Join(err, logs.Close())
-	}
-	for _, tp := range tps {
-		if _, err := logs.OpenLog(tp, log.ConfigFromTopic(topicDefaults)); err != nil {
-			return errors.Join(fmt.Errorf("opening %s: %w", tp, err), logs.Close())
+	defer func() {
+		if cerr := logs.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing logs: %w", cerr))
 		}
+	}()
+	meta, err := controller.OpenLocal(filepath.Join(cfg.DataDir, "meta"), controller.LocalOptions{
+		NodeID: cfg.NodeID, Host: "127.0.0.1",
+		// The real address is registered by the broker once it listens
+		// (the configured port may be 0); registration needs a valid port.
+		Port: 1, Rack: broker.BrokerRack, Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("opening metadata in %s: %w", cfg.DataDir, err)
 	}
+	defer func() { err = errors.Join(err, meta.Close()) }()
+
+	metrics := server.NewMetrics()
+	var ready atomic.Bool
+	httpSrv, err := server.ServeHTTP(cfg.Listeners.HTTP, metrics, ready.Load, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, httpSrv.Close()) }()
+
+	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Logger: logger, Metrics: metrics})
+	if err != nil {
+		return err
+	}
+	ready.Store(true)
 	logger.Info("weir node started",
-		"node_id", cfg.NodeID, "data_dir", cfg.DataDir, "partitions", len(tps),
-		"clean_shutdown", logs.CleanShutdown())
-	logger.Warn("the Kafka listener is not implemented yet (it arrives with the broker issue); this node only maintains its data directory",
-		"kafka_addr", cfg.Listeners.Kafka)
+		"node_id", cfg.NodeID, "data_dir", cfg.DataDir, "kafka_addr", b.Addr().String(),
+		"http_addr", httpSrv.Addr().String(), "clean_shutdown", logs.CleanShutdown())
 
 	<-ctx.Done()
 	logger.Info("shutting down")
-	if err := logs.Close(); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	ready.Store(false)
+	if err := b.Close(); err != nil {
+		logger.Warn("closing the Kafka listener", "err", err)
 	}
-	logger.Info("clean shutdown complete")
 	return nil
 }
