@@ -12,5 +12,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand())
+	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand())
 	return root
 }

@@ -2,11 +2,13 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 type conn struct {
 	srv *Server
 	nc  net.Conn
+	ctx context.Context // ends when the server closes; handlers' context
 
 	mu      sync.Mutex
 	busy    bool // processing a request: stop lets it finish
@@ -113,7 +116,15 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
 }
 
 // handle parses the request header, dispatches, and writes the response.
-func (c *conn) handle(frame []byte) error {
+// A handler that panics is a bug, but it costs one connection, never the
+// broker.
+func (c *conn) handle(frame []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.logger.Error("handler panicked; closing the connection", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: internal error", errCloseConn)
+		}
+	}()
 	start := time.Now()
 	rc := &requestContext{conn: c}
 	rc.key = int16(binary.BigEndian.Uint16(frame[0:2]))
@@ -148,7 +159,7 @@ func (c *conn) handle(frame []byte) error {
 	if err := req.ReadFrom(rest); err != nil {
 		return fmt.Errorf("%w: decoding API %d v%d: %v", errCloseConn, rc.key, rc.version, err)
 	}
-	resp, err := a.serve(c.srv.ctx, rc, req)
+	resp, err := a.serve(c.ctx, rc, req)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 // testBroker is a real broker, in-process, on 127.0.0.1:0 with its own
 // data directory.
 type testBroker struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	cfg     *config.Config
 	logs    *log.Manager
@@ -32,7 +32,7 @@ type testBroker struct {
 
 // startBroker starts a broker in dir (a new temp dir when ""), with extra
 // TOML applied on top of the defaults.
-func startBroker(t *testing.T, dir string, toml string) *testBroker {
+func startBroker(t testing.TB, dir string, toml string) *testBroker {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()

@@ -134,7 +134,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		c := &conn{srv: s, nc: nc}
+		c := &conn{srv: s, nc: nc, ctx: s.ctx}
 		s.mu.Lock()
 		if s.mu.closed || (s.cfg.MaxConnections > 0 && len(s.mu.conns) >= s.cfg.MaxConnections) {
 			full := !s.mu.closed
