@@ -11,8 +11,19 @@
 // cleanly: logs are flushed, checkpoints written and the clean-shutdown
 // marker left so the next start skips recovery.
 //
-// Today `weir serve` opens and recovers the data directory and runs log
-// maintenance (retention, flush, checkpoints); the Kafka listener arrives
-// with the broker issue. cmd is the only package that wires the engine
-// (core) to the built-in extensions (codecs, ...).
+// The client commands speak Kafka to any broker (--brokers, default
+// 127.0.0.1:9092 or $WEIR_BROKERS; --timeout):
+//
+//	weir topic create NAME [--partitions N] [--replication-factor N] [--config k=v]... [--if-not-exists]
+//	weir topic list [--all]
+//	weir topic describe NAME...
+//	weir topic alter NAME [--partitions N] [--set k=v]... [--delete k]...
+//	weir topic delete NAME... [--if-exists]
+//	weir produce TOPIC [--key-separator SEP] [--header k=v]... [--acks all|1|0] [--partition N]
+//	                   [--compression none|gzip|snappy|lz4|zstd] [--null-value MARKER]
+//	weir consume TOPIC [--from earliest|latest|N|@MS] [--partition N] [--group G] [--count N]
+//	                   [--format value|kv|json|TEMPLATE] [--idle DURATION]
+//
+// cmd is the only package that wires the engine (core) to the built-in
+// extensions (codecs, ...).
 package main
