@@ -115,8 +115,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, fmt.Errorf("registering broker %d: %w", b.nodeID, err)
 	}
+	// Watch calls reconcile with the current image at once, then after
+	// every applied command.
 	opts.Metadata.Watch(b.reconcile)
-	b.reconcile(nil, opts.Metadata.Image())
 	return b, nil
 }
 
@@ -334,6 +335,19 @@ func (b *Broker) apis() map[int16]api {
 		0: {3, 12, b.handleProduce},
 		2: {1, 10, b.handleListOffsets},
 		3: {0, 13, b.handleMetadata},
+
+		19: {2, 7, b.handleCreateTopics},
+		20: {1, 6, b.handleDeleteTopics},
+		21: {0, 2, b.handleDeleteRecords},
+		22: {0, 5, b.handleInitProducerID},
+		23: {2, 4, b.handleOffsetForLeaderEpoch},
+		32: {1, 4, b.handleDescribeConfigs},
+		33: {0, 2, b.handleAlterConfigs},
+		35: {1, 4, b.handleDescribeLogDirs},
+		37: {0, 3, b.handleCreatePartitions},
+		44: {0, 1, b.handleIncrementalAlterConfigs},
+		60: {0, 1, b.handleDescribeCluster},
+		61: {0, 0, b.handleDescribeProducers},
 	}
 	t[1] = api{4, fetchMaxVersion, b.handleFetch}
 	t[apiVersionsKey] = api{0, 4, nil}
