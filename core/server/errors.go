@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/weirmq/weir/core/config"
 	"github.com/weirmq/weir/core/controller"
 	"github.com/weirmq/weir/core/log"
 	"github.com/weirmq/weir/core/partition"
@@ -57,6 +58,8 @@ func errorCode(err error) int16 {
 	case errors.Is(err, controller.ErrInvalidReplicaAssignment):
 		return kerr.InvalidReplicaAssignment.Code
 	case errors.Is(err, controller.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, config.ErrUnknownConfig), errors.Is(err, config.ErrWrongType), errors.Is(err, config.ErrInvalidValue):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, controller.ErrInconsistentClusterID):
 		return kerr.InconsistentClusterID.Code
