@@ -732,18 +732,35 @@ func (l *Log) firstRecordAtOrAfter(s *segment, pos int64, h record.Header, ts in
 }
 
 // MaxTimestamp returns the largest timestamp in the log and the offset of
-// the record that has it (ListOffsets' MAX_TIMESTAMP, KIP-734). ok=false
-// for an empty log.
-func (l *Log) MaxTimestamp() (timestamp, offset int64, ok bool) {
+// the first record that has it (ListOffsets' MAX_TIMESTAMP, KIP-734; the
+// record, not its batch, as Kafka answers since KAFKA-16310). ok=false for
+// an empty log.
+func (l *Log) MaxTimestamp() (timestamp, offset int64, ok bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	timestamp, offset = -1, -1
+	var in *segment
 	for _, s := range l.mu.segments {
 		if ts, off := s.checkedMaxTimestamp(); ts > timestamp && s.next > l.mu.logStartOffset {
-			timestamp, offset = ts, off
+			timestamp, offset, in = ts, off, s
 		}
 	}
-	return timestamp, offset, offset >= 0
+	if in == nil {
+		return -1, -1, false, nil
+	}
+	// offset is the last offset of the batch holding the maximum; look
+	// inside it for the record.
+	var buf [record.HeaderSize]byte
+	pos, h, found, err := in.findPosition(offset, &buf)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	if found && h.MaxTimestamp == timestamp {
+		if off, _, err := l.firstRecordAtOrAfter(in, pos, h, timestamp); err == nil {
+			offset = max(off, l.mu.logStartOffset)
+		}
+	}
+	return timestamp, offset, true, nil
 }
 
 // ScanBatches calls fn with the header of every batch from the one holding

@@ -306,7 +306,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 			t.Errorf("OffsetForTimestamp(%d) = %d, %d, %v; want %d, %d", tc.ts, off, ts, ok, tc.want, tc.wantTS)
 		}
 	}
-	if ts, off, ok := l.MaxTimestamp(); !ok || ts != 1102 || off != 35 {
+	if ts, off, ok, err := l.MaxTimestamp(); err != nil || !ok || ts != 1102 || off != 35 {
 		t.Fatalf("MaxTimestamp = %d at %d", ts, off)
 	}
 }
@@ -674,5 +674,21 @@ func TestScanBatchesVisitsEveryBatchFromAnOffset(t *testing.T) {
 	l.ScanBatches(0, func(record.Header) bool { n++; return n < 3 })
 	if n != 3 {
 		t.Fatalf("scan did not stop when fn returned false: %d", n)
+	}
+}
+
+func TestMaxTimestampNamesTheRecordNotTheBatch(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), testConfig(), newManualClock(), Options{})
+	defer l.Close()
+	b := record.NewBuilder(record.BuilderOptions{})
+	for i, ts := range []int64{10, 50, 20, 50, 30} {
+		b.Append(nil, []byte{byte(i)}, ts, nil)
+	}
+	batch, _ := b.Build(nil)
+	if _, err := l.AppendAsLeader(batch, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ts, off, ok, err := l.MaxTimestamp(); err != nil || !ok || ts != 50 || off != 1 {
+		t.Fatalf("MaxTimestamp = %d at %d (%v %v), want 50 at 1", ts, off, ok, err)
 	}
 }

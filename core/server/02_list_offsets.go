@@ -62,7 +62,10 @@ func listOffset(p *partition.Partition, ts int64) (int64, int64, int32, int16) {
 		// log start (Kafka answers the same without remote storage).
 		return -1, p.LogStartOffset() - 1, epoch, 0
 	case listMaxTimestamp:
-		mts, off, ok := p.Log().MaxTimestamp()
+		mts, off, ok, err := p.Log().MaxTimestamp()
+		if err != nil {
+			return -1, -1, -1, errorCode(err)
+		}
 		if !ok || off >= hw {
 			return -1, -1, -1, 0
 		}
