@@ -138,17 +138,9 @@ func (b *Broker) checkConfigs(tg configTarget, next map[string]string) error {
 		}
 		return nil
 	}
-	cfg := *b.opts.Config
-	cfg.Broker = maps.Clone(cfg.Broker)
-	if cfg.Broker == nil {
-		cfg.Broker = map[string]config.Value{}
-	}
-	for _, name := range slices.Sorted(maps.Keys(next)) {
-		v, err := config.ParseBrokerValue(name, next[name])
-		if err != nil {
-			return refuse(kerr.InvalidConfig, "%s: invalid config %v", tg.what, err)
-		}
-		cfg.Broker[name] = v
+	cfg, err := withDynamicBrokerConfigs(b.opts.Config, next)
+	if err != nil {
+		return refuse(kerr.InvalidConfig, "%s: invalid config %v", tg.what, err)
 	}
 	if _, err := cfg.DescribeBroker(); err != nil {
 		return refuse(kerr.InvalidConfig, "%s: invalid config %v", tg.what, err)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,7 +64,8 @@ type Broker struct {
 		partitions map[topicPartition]*partition.Partition
 		topicIDs   map[string]controller.TopicID // topics whose partitions are open, by name
 		topicCfgs  map[string]config.Topic       // resolved configs of open topics
-		broker     config.Broker
+		broker     config.Broker                 // resolved from effective
+		effective  *config.Config                // the file's config with the dynamic broker configs on top
 	}
 	pidMu struct {
 		sync.Mutex
@@ -87,6 +90,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	b.mu.topicIDs = map[string]controller.TopicID{}
 	b.mu.topicCfgs = map[string]config.Topic{}
 	b.mu.broker = brokerCfg
+	b.mu.effective = cfg
 
 	var m serverMetrics = noMetrics{}
 	if opts.Metrics != nil {
@@ -169,6 +173,21 @@ func (b *Broker) reconcile(_, img *controller.Image) {
 	}
 	b.mu.RUnlock()
 
+	// Dynamic broker configs (AlterConfigs on the BROKER resource) apply on
+	// top of the file's, to the broker and to every topic's defaults.
+	effective, err := withDynamicBrokerConfigs(b.opts.Config, img.BrokerConfigs())
+	if err == nil {
+		var bc config.Broker
+		if bc, err = effective.ResolveBroker(); err == nil {
+			b.mu.Lock()
+			b.mu.effective, b.mu.broker = effective, bc
+			b.mu.Unlock()
+		}
+	}
+	if err != nil {
+		b.logger.Error("dynamic broker configs do not apply; keeping the previous ones", "err", err)
+	}
+
 	// Deletions first: a topic deleted and created again under its name
 	// must lose its old data before the new one opens.
 	for name, id := range open {
@@ -207,7 +226,10 @@ func (b *Broker) removeTopic(name string) {
 // ensureTopic opens the topic's partitions hosted here and applies its
 // configuration to those already open.
 func (b *Broker) ensureTopic(t controller.Topic) error {
-	tc, err := b.opts.Config.ResolveTopic(t.Configs)
+	b.mu.RLock()
+	effective := b.mu.effective
+	b.mu.RUnlock()
+	tc, err := effective.ResolveTopic(t.Configs)
 	if err != nil {
 		return err
 	}
@@ -353,6 +375,24 @@ func (b *Broker) apis() map[int16]api {
 	t[apiVersionsKey] = api{0, 4, nil}
 	t[apiVersionsKey] = api{0, 4, handleApiVersions(t)}
 	return t
+}
+
+// withDynamicBrokerConfigs returns a copy of static with the dynamic broker
+// configs (Kafka names, string form) on top of its [broker] table.
+func withDynamicBrokerConfigs(static *config.Config, dynamic map[string]string) (*config.Config, error) {
+	cfg := *static
+	cfg.Broker = maps.Clone(static.Broker)
+	if cfg.Broker == nil {
+		cfg.Broker = map[string]config.Value{}
+	}
+	for _, name := range slices.Sorted(maps.Keys(dynamic)) {
+		v, err := config.ParseBrokerValue(name, dynamic[name])
+		if err != nil {
+			return nil, err
+		}
+		cfg.Broker[name] = v
+	}
+	return &cfg, nil
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
