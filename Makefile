@@ -9,7 +9,7 @@ TEST_FUZZTIME ?= 3s
 # faster than on a VM disk. Use /dev/shm when it is there.
 TEST_TMPDIR ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
-.PHONY: build run test test-race bench fuzz lint
+.PHONY: build run test test-race bench fuzz lint e2e
 
 build:
 	$(GO) build $(PKGS)
@@ -21,12 +21,24 @@ run:
 test: lint
 	TMPDIR=$(TEST_TMPDIR) $(GO) test -count=1 $(PKGS)
 	TMPDIR=$(TEST_TMPDIR) FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh
+	$(MAKE) --no-print-directory e2e
+
+# The real weir binary driven by kcat and kafkajs; deps.sh installs them.
+e2e:
+	./scripts/deps.sh && TMPDIR=$(TEST_TMPDIR) ./scripts/e2e.sh
 
 test-race:
 	TMPDIR=$(TEST_TMPDIR) $(GO) test -race -count=1 $(PKGS)
 
+# The broker benchmarks (cmd/weir) run Weir against kfake on a fixed number
+# of records, so that `make bench` stays within a few minutes; the RSS one
+# writes 2 GiB once.
+BENCH_BROKER_TIME ?= 200000x
+
 bench:
-	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench . -skip '^BenchmarkBroker' -benchmem $(PKGS)
+	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench '^BenchmarkBroker(Produce|Consume)$$' -benchtime $(BENCH_BROKER_TIME) -benchmem ./cmd/weir
+	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench '^BenchmarkBrokerRSS$$' -benchtime 1x ./cmd/weir
 
 fuzz:
 	TMPDIR=$(TEST_TMPDIR) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
