@@ -66,7 +66,7 @@ func (c *conn) serve() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		frame, err := c.readFrame(br)
+		frame, pooled, err := c.readFrame(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				log.Info("closing connection", "err", err)
@@ -76,7 +76,11 @@ func (c *conn) serve() {
 		if c.setBusy(true) {
 			return
 		}
-		if err := c.handle(frame); err != nil {
+		err = c.handle(frame)
+		// Nothing a handler returns refers to the frame once handle is
+		// done (the log has the records), so a big buffer goes back.
+		putFrame(pooled)
+		if err != nil {
 			log.Info("closing connection", "err", err)
 			return
 		}
@@ -88,31 +92,67 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// smallFrame is the largest request read into the connection's own
+// buffer; larger ones borrow from the shared pools, so an idle connection
+// pins at most this much.
+const smallFrame = 1 << 20
+
+// framePools hold request buffers by power-of-two size class above
+// smallFrame: a producer sending multi-megabyte requests reuses buffers
+// instead of allocating (and zeroing) one per request.
+var framePools [32]sync.Pool
+
+func frameClass(n int) int {
+	c := 0
+	for size := smallFrame; size < n; size <<= 1 {
+		c++
+	}
+	return c
+}
+
+// putFrame returns a pooled frame buffer (nil is ignored).
+func putFrame(b *[]byte) {
+	if b != nil {
+		framePools[frameClass(cap(*b))].Put(b)
+	}
+}
+
 // readFrame reads one size-prefixed request. The size is checked against
-// socket.request.max.bytes before anything is allocated for it.
-func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
+// socket.request.max.bytes before anything is allocated for it. A large
+// frame comes from the pools; the caller gives it back with putFrame.
+func (c *conn) readFrame(br *bufio.Reader) (frame []byte, pooled *[]byte, err error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(br, sz[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(sz[:]))
 	if n < 8 || n > c.srv.cfg.MaxRequestBytes {
-		return nil, fmt.Errorf("request size %d outside [8, %d] (socket.request.max.bytes)", n, c.srv.cfg.MaxRequestBytes)
+		return nil, nil, fmt.Errorf("request size %d outside [8, %d] (socket.request.max.bytes)", n, c.srv.cfg.MaxRequestBytes)
 	}
-	if cap(c.buf) < int(n) {
-		c.buf = make([]byte, n)
+	if n <= smallFrame {
+		if cap(c.buf) < int(n) {
+			size := 4096
+			for size < int(n) {
+				size <<= 1
+			}
+			c.buf = make([]byte, size)
+		}
+		frame = c.buf[:n]
+	} else {
+		class := frameClass(int(n))
+		pooled, _ = framePools[class].Get().(*[]byte)
+		if pooled == nil {
+			b := make([]byte, smallFrame<<class)
+			pooled = &b
+		}
+		frame = (*pooled)[:n]
 	}
-	c.buf = c.buf[:n]
-	if _, err := io.ReadFull(br, c.buf); err != nil {
-		return nil, err
+	if _, err := io.ReadFull(br, frame); err != nil {
+		putFrame(pooled)
+		return nil, nil, err
 	}
 	c.srv.metrics.bytesIn(int(n) + 4)
-	// Keep big buffers from pinning memory after one large request.
-	frame := c.buf
-	if cap(c.buf) > 1<<20 {
-		c.buf = nil
-	}
-	return frame, nil
+	return frame, pooled, nil
 }
 
 // handle parses the request header, dispatches, and writes the response.
