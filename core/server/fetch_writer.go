@@ -526,6 +526,8 @@ func (w *fetchRespWire) send(dst io.Writer) (written, sendfiled int64, err error
 		if rc, err = tcp.SyscallConn(); err != nil {
 			return 0, 0, err
 		}
+		setCork(rc, true)
+		defer setCork(rc, false)
 	}
 	for i := range w.parts {
 		p := &w.parts[i]
