@@ -23,6 +23,12 @@
 //	                   [--compression none|gzip|snappy|lz4|zstd] [--null-value MARKER]
 //	weir consume TOPIC [--from earliest|latest|N|@MS] [--partition N] [--group G] [--count N]
 //	                   [--format value|kv|json|TEMPLATE] [--idle DURATION]
+//	weir group list [--state STATE]... [--format text|json]
+//	weir group describe GROUP... [--format text|json]
+//	weir group delete GROUP... [--if-exists]
+//	weir group reset-offsets GROUP --topic TOPIC [--partition N]
+//	                   (--to-earliest | --to-latest | --to-offset N | --to-timestamp MS | --shift-by N)
+//	                   [--execute]
 //
 // cmd is the only package that wires the engine (core) to the built-in
 // extensions (codecs, ...).

@@ -13,5 +13,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand())
+	root.AddCommand(newGroupCommand())
 	return root
 }
