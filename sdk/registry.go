@@ -15,6 +15,7 @@ type Registry struct {
 		sync.RWMutex
 		codecs     map[string]Codec
 		codecsByID map[CompressionID]Codec
+		assignors  map[string]Assignor
 	}
 }
 
@@ -23,6 +24,7 @@ func NewRegistry() *Registry {
 	r := &Registry{}
 	r.mu.codecs = make(map[string]Codec)
 	r.mu.codecsByID = make(map[CompressionID]Codec)
+	r.mu.assignors = make(map[string]Assignor)
 	return r
 }
 
@@ -64,4 +66,32 @@ func (r *Registry) CodecByName(name string) (Codec, bool) {
 	defer r.mu.RUnlock()
 	c, ok := r.mu.codecs[name]
 	return c, ok
+}
+
+// RegisterAssignor adds a under its Name. It returns an error, and changes
+// nothing, if a is nil, its name is empty, or its name is already taken.
+func (r *Registry) RegisterAssignor(a Assignor) error {
+	if a == nil {
+		return fmt.Errorf("sdk: register assignor: nil assignor")
+	}
+	name := a.Name()
+	if name == "" {
+		return fmt.Errorf("sdk: register assignor: empty name (%T)", a)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.mu.assignors[name]; ok {
+		return fmt.Errorf("sdk: register assignor %q: name already registered", name)
+	}
+	r.mu.assignors[name] = a
+	return nil
+}
+
+// Assignor returns the assignor registered under name, and whether there is
+// one.
+func (r *Registry) Assignor(name string) (Assignor, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, ok := r.mu.assignors[name]
+	return a, ok
 }
