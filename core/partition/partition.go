@@ -79,10 +79,7 @@ func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, erro
 	p.mu.leaderEpoch = max(opts.LeaderEpoch, l.LatestEpoch())
 	p.mu.highWatermark = l.LogEndOffset()
 	p.mu.waiters = map[*Waiter]struct{}{}
-	if err := l.ScanBatches(l.LogStartOffset(), func(h record.Header) bool {
-		p.producers.record(h)
-		return true
-	}); err != nil {
+	if err := p.loadProducerState(); err != nil {
 		return nil, fmt.Errorf("rebuilding producer state of %s-%d: %w", topic, index, err)
 	}
 	return p, nil
@@ -300,13 +297,19 @@ func (p *Partition) WaitHighWatermark(ctx context.Context, offset int64) error {
 	}
 }
 
-// Close wakes every waiter (they see the partition closed) and stops
-// accepting work. It does not close the log.
+// Close wakes every waiter (they see the partition closed), stops accepting
+// work, and saves the producer state so the next Open need not scan the
+// log for it. It does not close the log; call it before the log closes.
 func (p *Partition) Close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.mu.closed = true
 	for w := range p.mu.waiters {
 		w.notify()
+	}
+	p.mu.Unlock()
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if err := p.writeSnapshot(); err != nil {
+		p.logger.Warn("saving producer state; the next start scans the log instead", "err", err)
 	}
 }

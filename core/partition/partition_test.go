@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -201,5 +203,40 @@ func TestWaitersWakeWhenTheHighWatermarkMoves(t *testing.T) {
 	cancel()
 	if err := p.WaitHighWatermark(ctx, 5); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
+	}
+}
+
+func TestProducerStateSnapshotIsUsedAndThenRemoved(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	p, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	for seq := int32(0); seq < 6; seq += 2 {
+		if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: seq, records: 2})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	if _, err := os.Stat(filepath.Join(dir, snapshotFile)); err != nil {
+		t.Fatalf("no snapshot after Close: %v", err)
+	}
+	// Append behind the snapshot's back, as if the partition had been
+	// reopened and written without closing cleanly.
+	p2, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	if _, err := os.Stat(filepath.Join(dir, snapshotFile)); !os.IsNotExist(err) {
+		t.Fatal("snapshot not removed after loading")
+	}
+	if _, err := p2.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 6, records: 2})); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if r, err := p3.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 6, records: 2})); err != nil || !r.Duplicate || r.BaseOffset != 6 {
+		t.Fatalf("retry of the batch written after the snapshot: %+v %v", r, err)
+	}
+	if r, err := p3.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 2, records: 2})); err != nil || !r.Duplicate || r.BaseOffset != 2 {
+		t.Fatalf("retry of a batch from the snapshot: %+v %v", r, err)
 	}
 }
