@@ -19,6 +19,7 @@ import (
 
 	"github.com/weirmq/weir/core/config"
 	"github.com/weirmq/weir/core/controller"
+	"github.com/weirmq/weir/core/group"
 	"github.com/weirmq/weir/core/log"
 	"github.com/weirmq/weir/core/partition"
 	"github.com/weirmq/weir/core/record"
@@ -71,6 +72,11 @@ type Broker struct {
 		sync.Mutex
 		next, end int64 // the unused part of the allocated producer-ID block
 	}
+
+	// Group coordinator (groups.go): created in Start, fed the
+	// __consumer_offsets partitions this node leads by ensureTopic.
+	groups     *group.Coordinator
+	groupLoads goroutines // Load goroutines, waited for on Close
 }
 
 // Start opens this node's partitions as the metadata describes them,
@@ -97,6 +103,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		m = opts.Metrics
 		opts.Metrics.partitionsFn = b.partitionGauges
 	}
+	b.openGroups() // group coordinator: before requests arrive and reconcile loads partitions into it
 	b.srv, err = listen(Config{
 		Addr:            cfg.Listeners.Kafka,
 		MaxRequestBytes: brokerCfg.SocketRequestMaxBytes,
@@ -105,11 +112,13 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		Logger:          opts.Logger,
 	}, b.apis(), m)
 	if err != nil {
+		b.closeGroups() // group coordinator
 		return nil, err
 	}
 	host, port, err := advertised(cfg.Listeners.Kafka, b.srv.Addr())
 	if err != nil {
 		b.srv.Close()
+		b.closeGroups() // group coordinator
 		return nil, err
 	}
 	if _, err := opts.Metadata.Submit(ctx, &controller.RegisterBroker{
@@ -117,6 +126,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		ID:        b.nodeID, Host: host, Port: port, Rack: brokerCfg.BrokerRack,
 	}); err != nil {
 		b.srv.Close()
+		b.closeGroups() // group coordinator
 		return nil, fmt.Errorf("registering broker %d: %w", b.nodeID, err)
 	}
 	// Watch calls reconcile with the current image at once, then after
@@ -132,6 +142,7 @@ func (b *Broker) Addr() net.Addr { return b.srv.Addr() }
 // partitions (not their logs: the log manager owns those).
 func (b *Broker) Close() error {
 	err := b.srv.Close()
+	b.closeGroups() // group coordinator: after the handlers, before the partitions under it
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, p := range b.mu.partitions {
@@ -215,6 +226,9 @@ func (b *Broker) removeTopic(name string) {
 	delete(b.mu.topicCfgs, name)
 	b.mu.Unlock()
 	for _, p := range gone {
+		if name == group.OffsetsTopic {
+			b.groups.Unload(p.Index()) // group coordinator
+		}
 		p.Close()
 		if err := b.opts.Logs.DeleteLog(log.TopicPartition{Topic: name, Partition: p.Index()}); err != nil {
 			b.logger.Warn("deleting log", "topic", name, "partition", p.Index(), "err", err)
@@ -269,6 +283,9 @@ func (b *Broker) ensureTopic(t controller.Topic) error {
 		b.mu.Lock()
 		b.mu.partitions[tp] = p
 		b.mu.Unlock()
+		if t.Name == group.OffsetsTopic && pa.Leader == b.nodeID {
+			b.loadGroups(int32(i), p) // group coordinator
+		}
 	}
 	return nil
 }
@@ -357,6 +374,19 @@ func (b *Broker) apis() map[int16]api {
 		0: {3, 12, b.handleProduce},
 		2: {1, 10, b.handleListOffsets},
 		3: {0, 13, b.handleMetadata},
+
+		// Group coordinator (classic protocol; KIP-848 is not in yet).
+		8:  {2, 10, b.handleOffsetCommit},
+		9:  {1, 10, b.handleOffsetFetch},
+		10: {0, 6, b.handleFindCoordinator},
+		11: {2, 9, b.handleJoinGroup},
+		12: {0, 4, b.handleHeartbeat},
+		13: {0, 5, b.handleLeaveGroup},
+		14: {0, 5, b.handleSyncGroup},
+		15: {0, 6, b.handleDescribeGroups},
+		16: {0, 5, b.handleListGroups},
+		42: {0, 3, b.handleDeleteGroups},
+		47: {0, 0, b.handleOffsetDelete},
 
 		19: {2, 7, b.handleCreateTopics},
 		20: {1, 6, b.handleDeleteTopics},

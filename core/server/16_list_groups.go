@@ -1,0 +1,20 @@
+package server
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleListGroups lists the groups this node coordinates, filtered by
+// state (v4) and type (v5; all of them are "classic" for now).
+func (b *Broker) handleListGroups(_ context.Context, _ *requestContext, kreq kmsg.Request) (any, error) {
+	req := kreq.(*kmsg.ListGroupsRequest)
+	resp := respond[*kmsg.ListGroupsResponse](req)
+	groups, err := b.groups.ListGroups(req.StatesFilter, req.TypesFilter)
+	resp.Groups = groups
+	if err != nil {
+		resp.ErrorCode = err.Code
+	}
+	return resp, nil
+}
