@@ -15,11 +15,21 @@
 //   node e2e/kafkajs.mjs offsets BROKER TOPIC PARTITIONS HIGH
 //       Checks a topic another client wrote: its partition count, and that
 //       every partition starts at 0 and the first ends at HIGH.
-//
-// Reading records back with a kafkajs consumer is not here: kafkajs only
-// consumes through consumer groups, which Weir does not have yet (issue 4).
-// That part arrives with consumer groups; until then kcat reads back what
-// kafkajs wrote.
+//   node e2e/kafkajs.mjs group BROKER TOPIC GROUP STATE
+//       Consumer groups (the classic protocol). Creates TOPIC with 3
+//       partitions and produces to every partition; a consumer in GROUP
+//       subscribes fromBeginning, reads every record (eachMessage, auto
+//       commit), disconnects, and the group's committed offsets are the
+//       high watermarks; a second run of GROUP reads only the records
+//       produced after it joined, nothing old; two consumers in GROUP-pair
+//       split the partitions: disjoint assignments, each reads only its
+//       own partitions, and together every record exactly once. Records
+//       are compared exactly (partition, offset, key, value, headers,
+//       timestamp). Writes STATE.json (the groups' committed offsets).
+//   node e2e/kafkajs.mjs group-check BROKER STATE
+//       After a restart: both groups' committed offsets are still those in
+//       STATE.json, and GROUP started again reads nothing old, only what is
+//       produced after it joined.
 //
 // Exits 0 when every check passes, 1 with a message naming the failed check
 // otherwise.
@@ -275,12 +285,273 @@ async function offsets(broker, topic, partitions, high) {
   }
 }
 
+// ---- Consumer groups ----
+
+// Partitions of the consumer-group topic.
+const GROUP_PARTITIONS = 3;
+// How long a group run may take to receive what it waits for: a join
+// waits for group.initial.rebalance.delay.ms (3 s by default) and once more
+// for every member that joins during the delay.
+const GROUP_RUN_TIMEOUT_MS = 20_000;
+
+function consumer(kafka, groupId) {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1000,
+    // Short long-polls: a disconnect waits for the fetch in flight.
+    maxWaitTimeInMs: 500,
+    retry: { retries: 5, initialRetryTime: 100 },
+  });
+}
+
+// groupBatch makes batch NAME of n records for the group topic: round the
+// partitions, keyed (one null key) with headers (one record without), one
+// null value, explicit timestamps a millisecond apart.
+function groupBatch(name, n, base) {
+  return [...Array(n).keys()].map((i) => ({
+    partition: i % GROUP_PARTITIONS,
+    key: i === 1 ? null : `${name}-${i}`,
+    value: i === 2 ? null : `${name} value ${i}`,
+    headers: i === 3 ? undefined : { batch: name, n: String(i) },
+    timestamp: String(base + i),
+  }));
+}
+
+// produceGroupBatch sends a batch (acks -1) and returns its records with
+// the offsets the broker gave them, checking the base offsets against the
+// partitions' high watermarks before the send.
+async function produceGroupBatch(kafka, admin, topic, name, n) {
+  const high = Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+  const messages = groupBatch(name, n, Date.now() - 60_000);
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    const res = await producer.send({ topic, messages, acks: -1 });
+    expectEqual(
+      `produce batch ${name} to ${topic} (partition, error, base offset)`,
+      res.map((r) => [r.partition, r.errorCode, r.baseOffset]).sort((a, b) => a[0] - b[0]),
+      [...Array(GROUP_PARTITIONS).keys()].map((p) => [p, 0, String(high[p])]),
+    );
+  } finally {
+    await producer.disconnect();
+  }
+  return messages.map((m) => ({ ...m, offset: String(high[m.partition]++) }));
+}
+
+// recordLine renders a produced or consumed record for comparison.
+function recordLine(r) {
+  const str = (v) => (v === null || v === undefined ? null : v.toString());
+  const headers = Object.entries(r.headers ?? {})
+    .map(([k, v]) => `${k}=${str(v)}`)
+    .sort()
+    .join(",");
+  return JSON.stringify([r.partition, r.offset, str(r.key), str(r.value), headers, r.timestamp]);
+}
+
+function sortedLines(records) {
+  return records
+    .slice()
+    .sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))
+    .map(recordLine);
+}
+
+// expectRecords compares records exactly, in partition and offset order;
+// duplicates and missing records show as such.
+function expectRecords(what, got, want) {
+  const g = sortedLines(got);
+  const w = sortedLines(want);
+  if (JSON.stringify(g) !== JSON.stringify(w)) {
+    const gs = new Set(g);
+    const ws = new Set(w);
+    const missing = w.filter((l) => !gs.has(l));
+    const extra = g.filter((l) => !ws.has(l));
+    const dups = g.filter((l, i) => g.indexOf(l) !== i);
+    fail(
+      `${what}: got ${g.length} record(s), want ${w.length}` +
+        `\n  missing: ${missing.slice(0, 10).join(" ")}\n  unexpected: ${extra.slice(0, 10).join(" ")}` +
+        `\n  duplicated: ${dups.slice(0, 10).join(" ")}`,
+    );
+  }
+  console.log(`ok   ${what}: ${g.length} record(s), exactly`);
+}
+
+// runGroup runs `members` consumers of groupId on topic, all started
+// together, subscribed fromBeginning, until `count` records arrived among
+// them (onJoin, if given, runs once when the first member joined). Returns
+// per member its records and its assignments (one per join), after
+// disconnecting every member; records arriving before the disconnect count.
+async function runGroup(kafka, groupId, topic, members, count, onJoin) {
+  const ms = [...Array(members).keys()].map(() => ({ consumer: consumer(kafka, groupId), records: [], joins: [] }));
+  let total = 0;
+  let joined = false;
+  let done;
+  let failed;
+  const finished = new Promise((resolve, reject) => {
+    done = resolve;
+    failed = reject;
+  });
+  finished.catch(() => {}); // awaited below; may fail before that
+  const timer = setTimeout(() => {
+    const got = ms.map((m, i) => `member ${i}: ${m.records.length} record(s), joins ${JSON.stringify(m.joins)}`).join("; ");
+    failed(new Error(`group ${groupId}: ${total} of ${count} record(s) within ${GROUP_RUN_TIMEOUT_MS} ms (${got})`));
+  }, GROUP_RUN_TIMEOUT_MS);
+  let hook = Promise.resolve();
+  try {
+    await Promise.all(ms.map((m) => m.consumer.connect()));
+    for (const m of ms) {
+      m.consumer.on(m.consumer.events.GROUP_JOIN, ({ payload }) => {
+        m.joins.push(payload.memberAssignment[topic] ?? []);
+        if (!joined && onJoin) {
+          joined = true;
+          hook = onJoin().catch((e) => failed(e));
+        }
+      });
+      m.consumer.on(m.consumer.events.CRASH, ({ payload }) => failed(payload.error));
+      await m.consumer.subscribe({ topics: [topic], fromBeginning: true });
+    }
+    await Promise.all(
+      ms.map((m) =>
+        m.consumer.run({
+          autoCommit: true,
+          eachMessage: async ({ partition, message }) => {
+            m.records.push({
+              partition,
+              offset: message.offset,
+              key: message.key,
+              value: message.value,
+              headers: message.headers,
+              timestamp: message.timestamp,
+            });
+            if (++total >= count) done();
+          },
+        }),
+      ),
+    );
+    await finished;
+    await hook;
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(ms.map((m) => m.consumer.disconnect()));
+  }
+  return ms.map(({ records, joins }) => ({ records, joins }));
+}
+
+// expectCommitted checks a group's committed offsets (OffsetFetch) and its
+// state (DescribeGroups) after its members left.
+async function expectCommitted(admin, groupId, topic, want) {
+  const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  expectEqual(
+    `fetchOffsets ${groupId} ${topic} (partition, committed offset)`,
+    t.partitions.map((p) => [p.partition, p.offset]).sort((a, b) => a[0] - b[0]),
+    want,
+  );
+  const { groups } = await admin.describeGroups([groupId]);
+  expectEqual(
+    `describeGroups ${groupId} (state, protocol type, members) after its members left`,
+    groups.map((g) => [g.groupId, g.state, g.protocolType, g.members.length]),
+    [[groupId, "Empty", "consumer", 0]],
+  );
+}
+
+async function highs(admin, topic) {
+  return (await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]).sort((a, b) => a[0] - b[0]);
+}
+
+const allPartitions = [...Array(GROUP_PARTITIONS).keys()];
+
+async function group(broker, topic, groupId, statePath) {
+  const kafka = client(broker);
+  const admin = kafka.admin();
+  await admin.connect();
+  const pairId = `${groupId}-pair`;
+  try {
+    expectEqual(
+      `createTopics ${topic} with ${GROUP_PARTITIONS} partitions`,
+      await admin.createTopics({ topics: [{ topic, numPartitions: GROUP_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true }),
+      true,
+    );
+    const first = await produceGroupBatch(kafka, admin, topic, "first", 24);
+
+    // One member, a new group, fromBeginning: every record, then commits.
+    let [m] = await runGroup(kafka, groupId, topic, 1, first.length);
+    expectEqual(`consumer group ${groupId}: one member, one join, assigned every partition`, m.joins, [allPartitions]);
+    expectRecords(`consumer group ${groupId} fromBeginning reads every record (eachMessage)`, m.records, first);
+    await expectCommitted(admin, groupId, topic, await highs(admin, topic));
+
+    // The same group again, still asking fromBeginning: it starts at the
+    // committed offsets and gets only what is produced after it joined.
+    let second;
+    [m] = await runGroup(kafka, groupId, topic, 1, 9, async () => {
+      second = await produceGroupBatch(kafka, admin, topic, "second", 9);
+    });
+    expectRecords(`consumer group ${groupId} run again: only the records produced after it joined, nothing old`, m.records, second);
+    const committed = await highs(admin, topic);
+    await expectCommitted(admin, groupId, topic, committed);
+
+    // Two members of a new group split the partitions.
+    const all = [...first, ...second];
+    const pair = await runGroup(kafka, pairId, topic, 2, all.length);
+    expectEqual(`consumer group ${pairId}: each member joined once (one generation)`, pair.map((x) => x.joins.length), [1, 1]);
+    const assigned = pair.map((x) => x.joins[0].slice().sort((a, b) => a - b));
+    if (assigned.some((a) => a.length === 0)) fail(`consumer group ${pairId}: a member was assigned nothing: ${JSON.stringify(assigned)}`);
+    expectEqual(
+      `consumer group ${pairId}: the two assignments are disjoint and cover every partition`,
+      assigned.flat().sort((a, b) => a - b),
+      allPartitions,
+    );
+    pair.forEach((x, i) => {
+      const own = new Set(assigned[i]);
+      const stray = x.records.filter((r) => !own.has(r.partition));
+      if (stray.length) fail(`consumer group ${pairId}: member ${i} (assigned ${assigned[i]}) read ${stray.length} record(s) of other partitions`);
+      expectRecords(
+        `consumer group ${pairId}: member ${i} reads exactly its partitions ${JSON.stringify(assigned[i])}`,
+        x.records,
+        all.filter((r) => own.has(r.partition)),
+      );
+    });
+    expectRecords(`consumer group ${pairId}: together every record exactly once`, pair.flatMap((x) => x.records), all);
+    await expectCommitted(admin, pairId, topic, committed);
+
+    writeFileSync(`${statePath}.json`, JSON.stringify({ topic, groups: { [groupId]: committed, [pairId]: committed } }, null, 2));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function groupCheck(broker, statePath) {
+  const { topic, groups } = JSON.parse(readFileSync(`${statePath}.json`, "utf8"));
+  const kafka = client(broker);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const [groupId, committed] of Object.entries(groups)) {
+      await expectCommitted(admin, groupId, topic, committed);
+    }
+    const [groupId] = Object.keys(groups);
+    let after;
+    const [m] = await runGroup(kafka, groupId, topic, 1, 3, async () => {
+      after = await produceGroupBatch(kafka, admin, topic, "after-restart", 3);
+    });
+    expectRecords(`consumer group ${groupId} after restart: only the records produced after it joined, nothing old`, m.records, after);
+    await expectCommitted(admin, groupId, topic, await highs(admin, topic));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function main() {
   const [cmd, ...args] = process.argv.slice(2);
   if (cmd === "produce" && args.length === 3) await produce(...args);
   else if (cmd === "check" && args.length === 2) await check(...args);
   else if (cmd === "offsets" && args.length === 4) await offsets(args[0], args[1], Number(args[2]), Number(args[3]));
-  else fail("usage: kafkajs.mjs produce BROKER TOPIC STATE | check BROKER STATE | offsets BROKER TOPIC PARTITIONS HIGH");
+  else if (cmd === "group" && args.length === 4) await group(...args);
+  else if (cmd === "group-check" && args.length === 2) await groupCheck(...args);
+  else
+    fail(
+      "usage: kafkajs.mjs produce BROKER TOPIC STATE | check BROKER STATE | offsets BROKER TOPIC PARTITIONS HIGH" +
+        " | group BROKER TOPIC GROUP STATE | group-check BROKER STATE",
+    );
 
   // A response that matches no request means the broker answered
   // something it must not have (an acks=0 produce) or mixed up

@@ -19,12 +19,22 @@
 #             values, read back with kcat and compared exactly (keys,
 #             values, headers, timestamps); the admin client's offsets and
 #             offsets by timestamp; metadata.
-#             A kafkajs *consumer* is not here: kafkajs consumes only
-#             through consumer groups, which Weir does not have yet. That
-#             part arrives with consumer groups (issue 4).
+#   groups    consumer groups, classic protocol, on 3-partition topics.
+#             kcat -G: two members started together split the partitions
+#             and read every record exactly once, committing (auto commit,
+#             and on close); one member run again after more records were
+#             produced reads only those; `weir group describe` shows the
+#             group with every partition committed at its log end, lag 0.
+#             kafkajs (e2e/kafkajs.mjs group): a consumer subscribed
+#             fromBeginning reads every record (eachMessage) and commits; the
+#             same group run again reads only newer records; two consumers
+#             of one group get disjoint partitions and together every record
+#             exactly once.
 #   restart   SIGTERM exits 0 after "clean shutdown complete"; the next
 #             start reports clean_shutdown=true, advertises its new address
-#             and serves every record again to both clients.
+#             and serves every record again to both clients; every group's
+#             committed offsets are what `weir group describe` showed before
+#             the restart, and members started again read nothing old.
 #
 # On failure it prints the broker's log tail and exits non-zero. The broker
 # is always killed and the temporary directory removed on exit.
@@ -41,11 +51,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/weir-e2e.XXXXXX")
 data=$work/data
 broker_pid=
 broker_log=
+members= # kcat -G members running in the background
 run=0
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	for pid in $members; do
+		kill "$pid" 2>/dev/null || true
+	done
 	if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
 		kill -KILL "$broker_pid" 2>/dev/null || true
 		wait "$broker_pid" 2>/dev/null || true
@@ -83,6 +97,7 @@ expect_same() {
 # instead of hanging it.
 kc() { timeout 30 kcat -b "$addr" "$@"; }
 js() { timeout 60 node e2e/kafkajs.mjs "$@"; }
+weir() { timeout 30 "$work/weir" "$@" --brokers "$addr" --timeout 10s; }
 
 echo "e2e: building weir"
 go build -o "$work/weir" ./cmd/weir
@@ -133,10 +148,59 @@ partitions_of() {
 	sed -nE "s/.*msg=\"auto-created topic\" topic=$1 partitions=([0-9]+).*/\1/p" "$work"/broker-*.log | head -n1
 }
 
+# group_produce FROM TO WANT: kcat produces the records at offsets FROM..TO
+# of each partition of $group_topic, keyed; WANT gets the lines a member
+# prints for them ("partition offset key value"), in partition and offset
+# order.
+group_produce() {
+	local p
+	: >"$3"
+	for p in 0 1 2; do
+		seq "$1" "$2" | awk -v p="$p" '{ printf "g%d-%d:value %d of partition %d\n", p, $1, $1, p }' |
+			kc -P -t "$group_topic" -p "$p" -K:
+		seq "$1" "$2" | awk -v p="$p" '{ printf "%d %d g%d-%d value %d of partition %d\n", p, $1, p, $1, $1, p }' >>"$3"
+	done
+}
+
+# kcat_member N: member N, a kcat -G member of $kcat_group reading
+# $group_topic until every partition it was assigned is at its end (-e);
+# the records to member-N.txt, kcat's log to member-N.log. It commits
+# every 100 ms and on close. No -o: with -G, kcat's -o overrides the
+# committed offsets; auto.offset.reset applies only to a partition without
+# one. It execs timeout: run it in the background (the pid is then
+# timeout's, which passes a TERM on to kcat) or in a subshell.
+kcat_member() {
+	exec timeout 30 kcat -b "$addr" -G "$kcat_group" -X enable.auto.commit=true -X auto.commit.interval.ms=100 \
+		-X auto.offset.reset=earliest -e -f '%p %o %k %s\n' "$group_topic" \
+		>"$work/member-$1.txt" 2>"$work/member-$1.log"
+}
+member_log() { printf '\n---- kcat -G member %s log ----\n%s' "$1" "$(tail -n 20 "$work/member-$1.log")"; }
+member_failed() { die "kcat -G member $1 exited $2$(member_log "$1")"; }
+
+# describe_group GROUP TOPIC OUT: `weir group describe GROUP` shows the
+# group Empty (its members left), consumer protocol type, and for each of
+# TOPIC's 3 partitions a committed offset equal to the log end, lag 0,
+# total lag 0. OUT gets the partition rows "topic partition committed
+# log-end lag" (compared across the restart).
+describe_group() {
+	local d=$work/describe.txt
+	weir group describe "$1" >"$d" 2>&1 || die "weir group describe $1 failed:$(printf '\n%s' "$(cat "$d")")"
+	awk -v t="$2" '$1 == t && NF >= 5 { print $1, $2, $3, $4, $5 }' "$d" >"$3"
+	if ! grep -qE '^  State: Empty  Protocol type: consumer ' "$d" || ! grep -qx '  Total lag: 0' "$d" ||
+		! awk '!($2 == NR - 1 && $3 == $4 && $3 > 0 && $5 == 0) { bad = 1 } END { exit !(NR == 3 && !bad) }' "$3"; then
+		die "weir group describe $1: want Empty, consumer, $2 partitions 0-2 committed at their log end, lag 0:$(printf '\n%s' "$(cat "$d")")"
+	fi
+	ok "weir group describe $1: Empty, $2 partitions 0-2 committed at $(cut -d' ' -f3 "$3" | paste -sd/) = log end, total lag 0"
+}
+
 kcat_topic=e2e-kcat
 bulk_topic=e2e-kcat-bulk
 kafkajs_topic=e2e-kafkajs
 codecs="none gzip snappy lz4 zstd"
+group_topic=e2e-kcat-group     # 3 partitions, read by kcat -G members
+kcat_group=e2e-kcat-group
+kafkajs_group_topic=e2e-kafkajs-group
+kafkajs_group=e2e-kafkajs-group # e2e/kafkajs.mjs adds $kafkajs_group-pair
 
 # kcat_consume_all writes what kcat reads from the beginning of each topic.
 kcat_consume_all() {
@@ -235,7 +299,49 @@ kc -C -t "$kafkajs_topic" -e -q -o beginning -Z -f '%p|%o|%k|%s|%h|%T\n' |
 expect_same "kcat reads back what kafkajs produced (keys, values, nulls, headers, timestamps)" \
 	"$work/kafkajs.kcat" "$work/got-kafkajs.txt"
 js offsets "$addr" "$kcat_topic" "$kcat_partitions" 10
-# (The kafkajs consumer checks arrive with consumer groups, issue 4.)
+
+echo "e2e: consumer groups (kcat -G)"
+weir topic create "$group_topic" --partitions 3 >/dev/null
+ok "weir topic create $group_topic --partitions 3"
+# Two members started together: the group's first join waits
+# group.initial.rebalance.delay.ms for more members, so both join the
+# same generation and split the 3 partitions (2 + 1).
+group_produce 0 9 "$work/want-group-1.txt"
+ok "kcat -P 10 records to each partition of $group_topic"
+kcat_member 1 &
+m1=$!
+kcat_member 2 &
+m2=$!
+members="$m1 $m2"
+wait "$m1" || member_failed 1 $?
+wait "$m2" || member_failed 2 $?
+members=
+for i in 1 2; do
+	[ -s "$work/member-$i.txt" ] || die "kcat -G member $i read nothing: the two members did not split the partitions$(member_log "$i")"
+	cut -d' ' -f1 "$work/member-$i.txt" | sort -u >"$work/member-$i.partitions"
+done
+[ -z "$(comm -12 "$work/member-1.partitions" "$work/member-2.partitions")" ] ||
+	die "kcat -G: both members read partition(s) $(comm -12 "$work/member-1.partitions" "$work/member-2.partitions" | paste -sd,)$(member_log 1)$(member_log 2)"
+ok "kcat -G: two concurrent members read disjoint partitions ($(paste -sd, "$work/member-1.partitions") and $(paste -sd, "$work/member-2.partitions"))"
+sort -k1,1n -k2,2n "$work/member-1.txt" "$work/member-2.txt" >"$work/got.txt"
+expect_same "kcat -G: together the two members read every record exactly once" "$work/want-group-1.txt" "$work/got.txt"
+
+# More records, one member again: it starts at the offsets the two
+# committed, so it reads only the new records.
+group_produce 10 12 "$work/want-group-2.txt"
+(kcat_member 3) || member_failed 3 $?
+sort -k1,1n -k2,2n "$work/member-3.txt" >"$work/got.txt"
+expect_same "kcat -G: one member run again reads only the records produced since, from the committed offsets" \
+	"$work/want-group-2.txt" "$work/got.txt"
+describe_group "$kcat_group" "$group_topic" "$work/describe-$kcat_group.txt"
+for p in 0 1 2; do echo "$group_topic $p 13 13 0"; done >"$work/want.txt"
+expect_same "weir group describe $kcat_group: committed offsets 13 = log end" "$work/want.txt" "$work/describe-$kcat_group.txt"
+
+echo "e2e: consumer groups (kafkajs)"
+js group "$addr" "$kafkajs_group_topic" "$kafkajs_group" "$work/kafkajs-group"
+for g in "$kafkajs_group" "$kafkajs_group-pair"; do
+	describe_group "$g" "$kafkajs_group_topic" "$work/describe-$g.txt"
+done
 
 echo "e2e: restart"
 stop_broker
@@ -255,6 +361,23 @@ done
 ok "kcat -L after restart: new address, all three topics"
 js check "$addr" "$work/kafkajs"
 js offsets "$addr" "$kcat_topic" "$kcat_partitions" 10
+weir group list >"$work/groups.txt"
+for g in "$kcat_group" "$kafkajs_group" "$kafkajs_group-pair"; do
+	grep -qE "^$g +Empty +consumer " "$work/groups.txt" ||
+		die "weir group list after restart: $g (Empty, consumer) missing:$(printf '\n%s' "$(cat "$work/groups.txt")")"
+done
+ok "weir group list after restart: all three groups, Empty"
+for g in "$kcat_group:$group_topic" "$kafkajs_group:$kafkajs_group_topic" "$kafkajs_group-pair:$kafkajs_group_topic"; do
+	describe_group "${g%%:*}" "${g#*:}" "$work/after/describe-${g%%:*}.txt"
+	expect_same "after restart: ${g%%:*}'s committed offsets as before (weir group describe)" \
+		"$work/describe-${g%%:*}.txt" "$work/after/describe-${g%%:*}.txt"
+done
+(kcat_member 4) || member_failed 4 $?
+[ ! -s "$work/member-4.txt" ] || die "kcat -G member after restart read old records:$(printf '\n%s' "$(head "$work/member-4.txt")")"
+ok "after restart: a kcat -G member of $kcat_group reads nothing old"
+describe_group "$kcat_group" "$group_topic" "$work/got.txt"
+expect_same "after restart: $kcat_group still committed at the log end" "$work/describe-$kcat_group.txt" "$work/got.txt"
+js group-check "$addr" "$work/kafkajs-group"
 stop_broker
 
 # Anything the broker logged above INFO is shown; an ERROR fails the run.
