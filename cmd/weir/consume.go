@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,11 @@ type consumeFlags struct {
 	count     int
 	format    string
 	idle      time.Duration
+
+	// assigned is set once a group member has been given partitions:
+	// --idle counts from then, not from the join (which may wait for the
+	// group's initial rebalance delay).
+	assigned atomic.Bool
 }
 
 func newConsumeCommand() *cobra.Command {
@@ -139,6 +145,7 @@ func (f *consumeFlags) consumerOptions(cmd *cobra.Command, topic string) ([]kgo.
 			kgo.ConsumeResetOffset(from),
 			// Commit exactly what was printed (marked), not what was polled.
 			kgo.AutoCommitMarks(),
+			kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { f.assigned.Store(true) }),
 		}, nil
 	case partitionGiven:
 		return []kgo.Opt{
@@ -232,6 +239,9 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, f *consumeFlags, topic stri
 			break
 		}
 		if got == 0 && pctx.Err() != nil {
+			if f.group != "" && !f.assigned.Load() {
+				continue // still joining the group
+			}
 			idled = true
 			break
 		}
