@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirmq/weir/assignors"
 	"github.com/weirmq/weir/codecs"
 	"github.com/weirmq/weir/core/config"
 	"github.com/weirmq/weir/core/controller"
@@ -106,6 +107,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	if err := codecs.Register(reg); err != nil {
 		return err
 	}
+	if err := assignors.Register(reg); err != nil { // server-side assignors of KIP-848 groups
+		return err
+	}
 	logs, err := log.OpenManager(cfg.DataDir, log.ManagerOptions{
 		Logger:                 logger,
 		Codecs:                 reg,
@@ -140,7 +144,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	}
 	defer func() { err = errors.Join(err, httpSrv.Close()) }()
 
-	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Logger: logger, Metrics: metrics})
+	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Logger: logger, Metrics: metrics})
 	if err != nil {
 		return err
 	}

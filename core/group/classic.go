@@ -479,14 +479,22 @@ func (g *group) nextDeadline() time.Time {
 	if (g.state == stateCompletingRebalance || g.state == stateStable) && len(g.pendingSync) > 0 {
 		at(g.syncDeadline)
 	}
+	if g.consumer != nil { // weir: KIP-848
+		at(g.consumer.nextDeadline())
+	}
 	return next
 }
 
 // advance does what is due at e.now: member ids handed out and never used
 // lapse, members whose session ended are removed, the join phase ends at
 // its deadline (or the initial delay is extended while members keep
-// coming), and members that never synced are removed.
+// coming), and members that never synced are removed. In a consumer
+// group, members whose session or rebalance timeout ended are removed.
 func (g *group) advance(e env) {
+	if g.consumer != nil { // weir: KIP-848
+		g.consumer.advance(e.now)
+		return
+	}
 	for progress := true; progress; {
 		progress = false
 		for id, t := range g.pending {

@@ -28,7 +28,12 @@ type Client struct {
 // completes. Byte fields of req are copied; req is not retained.
 func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest, client Client) *kmsg.JoinGroupResponse {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-	r := c.join(ctx, req, client)
+	var r joinResult
+	if err := c.joinConsumerGroup(ctx, req.Group); err != nil { // weir: KIP-848
+		r = joinResult{err: err, memberID: req.MemberID, generation: -1}
+	} else {
+		r = c.join(ctx, req, client)
+	}
 	resp.ErrorCode = errCode(r.err)
 	resp.Generation, resp.MemberID = r.generation, r.memberID
 	if r.err == nil {
@@ -79,9 +84,13 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest, clie
 		g = newGroup(req.Group, e.now)
 		sh.mu.groups[req.Group] = g
 	}
+	if g.consumer != nil && g.state != stateDead { // weir: KIP-848 (it gained members since joinConsumerGroup)
+		sh.mu.Unlock()
+		return fail(kerr.InconsistentGroupProtocol)
+	}
 	res, wait, mustWrite := g.join(e, r)
 	sh.settle(e, g)
-	write := g.unwritten != nil
+	write := g.needsWrite()
 	sh.mu.Unlock()
 	if write {
 		if err := sh.writeGroup(ctx, g); err != nil && mustWrite {
@@ -149,7 +158,7 @@ func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) sync
 	}
 	res, wait, leader := g.sync(e, r)
 	sh.settle(e, g)
-	write := g.unwritten != nil
+	write := g.needsWrite()
 	sh.mu.Unlock()
 	if write {
 		sh.writeGroup(ctx, g)
@@ -248,7 +257,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest)
 	}
 	resp.ErrorCode = errCode(g.heartbeat(e, req.MemberID, instance, req.Generation))
 	sh.settle(e, g)
-	write := g.unwritten != nil
+	write := g.needsWrite()
 	sh.mu.Unlock()
 	if write {
 		sh.writeGroup(ctx, g)
@@ -292,7 +301,7 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, groupID string, members []
 		out[i].ErrorCode = errCode(g.leave(e, m.MemberID, instance))
 	}
 	sh.settle(e, g)
-	write := g.unwritten != nil
+	write := g.needsWrite()
 	sh.mu.Unlock()
 	if write {
 		sh.writeGroup(ctx, g)
@@ -321,19 +330,29 @@ func (c *Coordinator) DescribeGroup(groupID string, version int16) kmsg.Describe
 		}
 		return out
 	}
+	if g.consumer != nil { // weir: KIP-848: as Kafka 4 describes a consumer group here
+		out.State = stateDead.String()
+		if version >= 6 {
+			out.ErrorCode = kerr.GroupIDNotFound.Code
+			out.ErrorMessage = stringPtr("Group " + groupID + " is not a classic group.")
+		}
+		return out
+	}
 	g.describe(&out)
 	return out
 }
 
 // ListGroups lists the groups of every loaded partition, filtered by state
-// and by type (case-insensitively; empty filters match all). Every group
-// here is "classic". While a partition loads the answer is
+// and by type (case-insensitively; empty filters match all): "classic",
+// or "consumer" for KIP-848 groups (whose states are Empty, Assigning,
+// Reconciling and Stable). While a partition loads the answer is
 // COORDINATOR_LOAD_IN_PROGRESS, with the groups known so far.
 func (c *Coordinator) ListGroups(states, types []string) ([]kmsg.ListGroupsResponseGroup, *kerr.Error) {
 	match := func(filter []string, v string) bool {
 		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 	}
-	if !match(types, "classic") {
+	classic, consumer := match(types, "classic"), match(types, consumerProtocolType) // weir: KIP-848
+	if !classic && !consumer {
 		return nil, nil
 	}
 	c.mu.Lock()
@@ -352,7 +371,15 @@ func (c *Coordinator) ListGroups(states, types []string) ([]kmsg.ListGroupsRespo
 			err = kerr.CoordinatorLoadInProgress
 		}
 		for _, g := range sh.mu.groups {
-			if g.state == stateDead || !match(states, g.state.String()) {
+			if g.consumer != nil { // weir: KIP-848
+				if state := g.consumer.stateName(); consumer && g.state != stateDead && match(states, state) {
+					lg := kmsg.NewListGroupsResponseGroup()
+					lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, consumerProtocolType, state, consumerProtocolType
+					out = append(out, lg)
+				}
+				continue
+			}
+			if !classic || g.state == stateDead || !match(states, g.state.String()) {
 				continue
 			}
 			lg := kmsg.NewListGroupsResponseGroup()
@@ -385,7 +412,7 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string) *kerr.Err
 	case g == nil || g.state == stateDead:
 		sh.mu.Unlock()
 		return kerr.GroupIDNotFound
-	case g.state != stateEmpty:
+	case g.state != stateEmpty, g.consumer != nil && !g.consumer.empty(): // weir: KIP-848
 		sh.mu.Unlock()
 		return kerr.NonEmptyGroup
 	}
@@ -394,7 +421,7 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string) *kerr.Err
 	since := g.stateSince
 	g.setState(stateDead, since)
 	g.unwritten = nil
-	recs := []kv{{key: groupKey(g.id)}}
+	recs := g.deleteRecords() // weir: KIP-848 groups have their own
 	for _, k := range slices.SortedFunc(maps.Keys(g.offsets), compareTP) {
 		recs = append(recs, kv{key: offsetKey(g.id, k)})
 	}

@@ -17,6 +17,15 @@ type Config struct {
 	// OffsetMetadataMaxBytes is the longest metadata string a commit may
 	// carry (Kafka's offset.metadata.max.bytes).
 	OffsetMetadataMaxBytes int
+
+	// KIP-848 consumer groups. The broker's configuration table does not
+	// have these yet: they keep Kafka's defaults.
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerMaxSize           int           // group.consumer.max.size
+	// ConsumerAssignor is the server assignor of members that name none:
+	// the first of Kafka's group.consumer.assignors.
+	ConsumerAssignor string
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -29,6 +38,10 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		OffsetMetadataMaxBytes:        4096,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
+		ConsumerMaxSize:               1<<31 - 1,
+		ConsumerAssignor:              "uniform",
 	}
 }
 

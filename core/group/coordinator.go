@@ -27,6 +27,13 @@ type Options struct {
 	Clock      Clock              // nil: SystemClock
 	Codecs     record.CodecSource // for batches others wrote compressed; may be nil
 	Logger     *slog.Logger       // nil: slog.Default()
+
+	// KIP-848 consumer groups (weir: KIP-848). Topics returns the
+	// cluster's topics as of the request (nil, or a nil Topics: none);
+	// Assignors finds server assignors by name (nil: none, and every
+	// ConsumerGroupHeartbeat join fails with UNSUPPORTED_ASSIGNOR).
+	Topics    func() Topics
+	Assignors Assignors
 }
 
 // Coordinator is the group coordinator of one node: the groups of the
@@ -140,10 +147,13 @@ func (c *Coordinator) Load(ctx context.Context, partition int32, s Storage) erro
 		return ErrClosed
 	}
 	e := c.env()
-	sh.mu.groups = st.groups(e.now)
+	sh.mu.groups = st.groups(e)
 	sh.mu.loaded = true
 	for _, g := range sh.mu.groups {
 		g.loggedGen = g.generation
+		if g.consumer != nil { // weir: KIP-848
+			g.loggedGen = g.consumer.assignmentEpoch
+		}
 		sh.settle(e, g)
 	}
 	sh.armExpiry(e)
@@ -300,12 +310,18 @@ func (sh *shard) current(g *group) bool {
 // for the next deadline.
 func (sh *shard) settle(e env, g *group) {
 	g.advance(e)
-	if g.generation != g.loggedGen {
+	if cg := g.consumer; cg != nil { // weir: KIP-848
+		if cg.assignmentEpoch != g.loggedGen {
+			g.loggedGen = cg.assignmentEpoch
+			sh.c.logger.Info("consumer group assigned", "group", g.id, "group_epoch", cg.epoch,
+				"assignment_epoch", cg.assignmentEpoch, "members", len(cg.members))
+		}
+	} else if g.generation != g.loggedGen {
 		g.loggedGen = g.generation
 		sh.c.logger.Info("group rebalanced", "group", g.id, "generation", g.generation, "state", g.state.String(),
 			"members", len(g.members), "protocol", g.protocol, "leader", g.leader)
 	}
-	if g.idle() && g.generation == 0 && g.unwritten == nil {
+	if g.idle() && g.generation == 0 && !g.needsWrite() && (g.consumer == nil || g.consumer.epoch == 0) {
 		sh.forget(g)
 		return
 	}
@@ -359,29 +375,37 @@ func (sh *shard) fire(g *group, timer *Timer) {
 		g.timer, g.timerAt = nil, time.Time{}
 	}
 	sh.settle(c.env(), g)
-	write := g.unwritten != nil
+	write := g.needsWrite()
 	sh.mu.Unlock()
 	if write {
 		sh.writeGroup(c.lifetime, g)
 	}
 }
 
-// writeGroup writes g's unwritten metadata, if it has any.
+// writeGroup writes g's unwritten records, if it has any: classic group
+// metadata, or a consumer group's dirty records. Once it returns, what g
+// had to write when it was called is in the log, or the error says it may
+// not be (a consumer group's records are then written again by the next
+// write).
 func (sh *shard) writeGroup(ctx context.Context, g *group) error {
 	sh.writeMu.Lock()
 	defer sh.writeMu.Unlock()
 	sh.mu.Lock()
-	if !sh.current(g) || g.unwritten == nil {
+	if !sh.current(g) || !g.needsWrite() {
 		sh.mu.Unlock()
 		return nil
 	}
-	v := g.unwritten
-	g.unwritten = nil
+	recs, restore := g.takeRecords()
 	now := sh.c.clock.Now()
 	sh.mu.Unlock()
-	err := sh.append(ctx, now, []kv{{groupKey(g.id), v.AppendTo(nil)}})
+	err := sh.append(ctx, now, recs)
 	if err != nil {
-		sh.c.logger.Warn("writing group metadata failed", "group", g.id, "generation", v.Generation, "err", err)
+		sh.mu.Lock()
+		if sh.current(g) {
+			restore()
+		}
+		sh.mu.Unlock()
+		sh.c.logger.Warn("writing group metadata failed", "group", g.id, "records", len(recs), "err", err)
 	}
 	return err
 }
@@ -434,19 +458,21 @@ func (sh *shard) expire() {
 	}
 	e := c.env()
 	var (
-		recs []kv
-		dead []*group
+		recs    []kv
+		dead    []*group
+		expired int
 	)
 	for _, id := range slices.Sorted(maps.Keys(sh.mu.groups)) {
 		g := sh.mu.groups[id]
 		for _, k := range g.expiredOffsets(e.now, e.cfg.OffsetsRetention) {
 			recs = append(recs, kv{key: offsetKey(g.id, k)})
 			delete(g.offsets, k)
+			expired++
 		}
 		if g.idle() {
 			g.setState(stateDead, e.now)
 			g.unwritten = nil
-			recs = append(recs, kv{key: groupKey(g.id)})
+			recs = append(recs, g.deleteRecords()...) // weir: KIP-848 groups have their own
 			dead = append(dead, g)
 		}
 	}
@@ -465,8 +491,8 @@ func (sh *shard) expire() {
 			sh.forget(g)
 		}
 	}
-	if n := len(recs) - len(dead); n > 0 || len(dead) > 0 {
-		c.logger.Info("expired offsets", "partition", sh.partition, "offsets", n, "groups", len(dead))
+	if expired > 0 || len(dead) > 0 {
+		c.logger.Info("expired offsets", "partition", sh.partition, "offsets", expired, "groups", len(dead))
 	}
 }
 

@@ -13,9 +13,39 @@
 // session, rebalance and sync timeouts; and Kafka's error codes. Time comes
 // from an injected Clock, so tests move time instead of sleeping.
 //
+// Consumer groups of the next-generation protocol (KIP-848:
+// ConsumerGroupHeartbeat, ConsumerGroupDescribe) live in the same
+// coordinator (consumer.go). The coordinator computes each group's target
+// assignment with an sdk.Assignor found by name in Options.Assignors (the
+// members' ServerAssignor, the most asked-for one winning; else
+// Config.ConsumerAssignor, "uniform"), from the members' subscriptions
+// (topic names, and regular expressions matched against Options.Topics
+// as whole names), and moves each member to it epoch by epoch: the group
+// epoch is bumped when a member joins or leaves or its subscription,
+// server assignor or rack changes, or a subscribed topic is created,
+// deleted or grows; the target is computed for the new group epoch on the
+// next heartbeat; a member gets its new epoch once it holds nothing the
+// target takes away, and a partition goes to its new owner only after its
+// old owner has reported, in the partitions its heartbeat lists, that it
+// no longer owns it (revoke before reassign). Members are removed when
+// their session (Config.ConsumerSessionTimeout) ends, or when they do not
+// revoke within their rebalance timeout. Offset commits to a consumer
+// group carry the member epoch (OffsetCommit v9+): an older epoch is
+// accepted only for partitions the member has held since (KIP-1251),
+// others get STALE_MEMBER_EPOCH.
+//
+// A group is classic or consumer: a ConsumerGroupHeartbeat on a classic
+// group with members gets GROUP_ID_NOT_FOUND, a JoinGroup on a consumer
+// group with members INCONSISTENT_GROUP_PROTOCOL (Kafka 4 with
+// group.consumer.migration.policy=disabled; Weir does not convert groups
+// with members); an empty group of one type becomes the other, keeping
+// its offsets.
+//
 // Offset commits are OffsetCommitKey/OffsetCommitValue records and group
 // metadata GroupMetadataKey/GroupMetadataValue records (kmsg's types, key
-// versions 1 and 2); a null value deletes. A write returns once the
+// versions 1 and 2); consumer groups are Kafka's KIP-848 records (key
+// versions 3 and 5–8, consumer_records.go), so a restart keeps members,
+// epochs and assignments. A null value deletes. A write returns once the
 // partition has committed it (the high watermark is past it).
 //
 // The caller's duties, in order:
@@ -28,10 +58,11 @@
 //     their requests get COORDINATOR_LOAD_IN_PROGRESS.
 //  3. Route the group APIs to the Coordinator's methods (JoinGroup,
 //     SyncGroup, Heartbeat, LeaveGroup, CommitOffsets, FetchOffsets,
-//     DeleteOffsets, DescribeGroup, ListGroups, DeleteGroup). JoinGroup and
-//     SyncGroup block until the rebalance lets them answer; give them the
-//     request's context. Groups of partitions not loaded here get
-//     NOT_COORDINATOR.
+//     DeleteOffsets, DescribeGroup, ListGroups, DeleteGroup,
+//     ConsumerGroupHeartbeat, ConsumerGroupDescribe, ValidateOffsetFetch).
+//     JoinGroup and SyncGroup block until the rebalance lets them answer;
+//     give them the request's context. Groups of partitions not loaded here
+//     get NOT_COORDINATOR.
 //  4. When the node stops leading a partition, or the topic is deleted,
 //     call Unload.
 //  5. Close the Coordinator before closing the partitions under it.

@@ -159,6 +159,12 @@ type group struct {
 
 	offsets map[tp]committed
 
+	// consumer is the group's KIP-848 state when it is a consumer group
+	// (consumer.go); nil for a classic group. A consumer group keeps the
+	// classic state Empty (Dead while it is deleted) and no classic
+	// members. (weir: KIP-848)
+	consumer *consumerGroup
+
 	// unwritten is group metadata the log does not have yet, written by
 	// the shard after the step that produced it; nil when the log is up
 	// to date.
@@ -321,6 +327,9 @@ func (g *group) currentJoin(m *member, withMembers bool) joinResult {
 // when that is unknown (another protocol type, or metadata that does not
 // parse).
 func (g *group) subscribedTopics() (topics map[string]bool, ok bool) {
+	if g.consumer != nil { // weir: KIP-848
+		return g.consumer.subscribedNames(), true
+	}
 	if g.protocolType != consumerProtocolType || g.protocol == "" {
 		return nil, false
 	}
@@ -394,10 +403,11 @@ func (g *group) describe(out *kmsg.DescribeGroupsResponseGroup) {
 	}
 }
 
-// idle reports whether the group holds nothing worth keeping: no members,
-// none pending, no offsets.
+// idle reports whether the group holds nothing worth keeping: no members
+// (of either protocol), none pending, no offsets.
 func (g *group) idle() bool {
-	return g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0
+	return g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 &&
+		(g.consumer == nil || g.consumer.empty()) // weir: KIP-848
 }
 
 func instancePtr(id string) *string {

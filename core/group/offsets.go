@@ -14,7 +14,8 @@ import (
 type commitRequest struct {
 	memberID   string
 	instanceID string
-	generation int32
+	generation int32 // a consumer group's member epoch
+	version    int16 // of the OffsetCommit (weir: KIP-848)
 }
 
 // validateCommit checks an OffsetCommit against the group, as Kafka's
@@ -26,6 +27,9 @@ type commitRequest struct {
 func (g *group) validateCommit(r *commitRequest) *kerr.Error {
 	if g.state == stateDead {
 		return kerr.CoordinatorNotAvailable
+	}
+	if g.consumer != nil { // weir: KIP-848
+		return g.consumer.validateCommit(r)
 	}
 	if r.generation < 0 && g.state == stateEmpty {
 		return nil
@@ -72,7 +76,7 @@ func (g *group) validateOffsetDelete() *kerr.Error {
 // subscribedTo reports whether the group consumes topic; when the
 // members' subscriptions cannot be read it answers yes, to be safe.
 func (g *group) subscribedTo(topics map[string]bool, known bool, topic string) bool {
-	if g.state == stateEmpty {
+	if g.state == stateEmpty && (g.consumer == nil || g.consumer.empty()) { // weir: KIP-848
 		return false
 	}
 	return !known || topics[topic]
@@ -91,6 +95,9 @@ func (g *group) expiredOffsets(now time.Time, retention time.Duration) []tp {
 		subscribed      map[string]bool
 	)
 	switch {
+	case g.consumer != nil && g.consumer.empty(): // weir: KIP-848 (Kafka counts from the commit)
+	case g.consumer != nil:
+		subscribed = g.consumer.subscribedNames()
 	case g.protocolType == "":
 	case g.state == stateEmpty:
 		fromStateChange = !g.stateSince.IsZero()

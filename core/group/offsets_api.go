@@ -77,7 +77,7 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, r *CommitRequest) {
 		g = newGroup(r.Group, e.now)
 		sh.mu.groups[r.Group] = g
 	}
-	req := &commitRequest{memberID: r.MemberID, generation: r.Generation}
+	req := &commitRequest{memberID: r.MemberID, generation: r.Generation, version: r.Version}
 	if r.InstanceID != nil {
 		req.instanceID = *r.InstanceID
 	}
@@ -91,7 +91,11 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, r *CommitRequest) {
 		recs    []kv
 		commits []committed
 		which   []int
+		check   func([16]byte, int32) *kerr.Error
 	)
+	if g.consumer != nil { // weir: KIP-848 (KIP-1251: an older member epoch, per partition)
+		check = g.consumer.partitionCheck(req)
+	}
 	expire := int64(-1)
 	if r.RetentionMs >= 0 {
 		expire = e.now.UnixMilli() + r.RetentionMs
@@ -108,6 +112,11 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, r *CommitRequest) {
 		if len(md) > e.cfg.OffsetMetadataMaxBytes {
 			o.Err = kerr.OffsetMetadataTooLarge
 			continue
+		}
+		if check != nil {
+			if o.Err = check(o.TopicID, o.Partition); o.Err != nil {
+				continue
+			}
 		}
 		cm := committed{offset: o.Offset, leaderEpoch: o.LeaderEpoch, metadata: md, commitTime: e.now.UnixMilli(), expireTime: expire, topicID: o.TopicID}
 		recs = append(recs, kv{offsetKey(g.id, tp{o.Topic, o.Partition}), offsetValue(cm)})
@@ -257,12 +266,13 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, parts [
 			which = append(which, i)
 		}
 	}
-	removesGroup := g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(gone) == len(g.offsets) && len(gone) > 0
+	removesGroup := g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(gone) == len(g.offsets) && len(gone) > 0 &&
+		(g.consumer == nil || g.consumer.empty()) // weir: KIP-848
 	since := g.stateSince
 	if removesGroup {
 		g.setState(stateDead, since)
 		g.unwritten = nil
-		recs = append(recs, kv{key: groupKey(g.id)})
+		recs = append(recs, g.deleteRecords()...)
 	}
 	now := c.clock.Now()
 	sh.mu.Unlock()

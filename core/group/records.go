@@ -43,8 +43,9 @@ var (
 
 // Records in __consumer_offsets are Kafka's: the key's leading int16
 // version says what it is — 0 and 1 an offset commit (OffsetCommitKey),
-// 2 group metadata (GroupMetadataKey); a null value deletes. Keys of other
-// versions (Kafka's KIP-848 records) are skipped on load.
+// 2 group metadata (GroupMetadataKey), 3 and 5–8 a consumer group's
+// (consumer_records.go); a null value deletes. Keys of other versions
+// are skipped on load.
 const (
 	offsetKeyVersion = 1
 	groupKeyVersion  = 2
@@ -95,6 +96,7 @@ const maxDecodedBatch = 64 << 20
 type replayed struct {
 	metadata map[string]*kmsg.GroupMetadataValue
 	offsets  map[string]map[tp]committed
+	consumer map[string]*replayedConsumer // weir: KIP-848
 }
 
 // replay reads the partition from its start. A record it cannot decode is
@@ -173,18 +175,36 @@ func (st *replayed) apply(key, value []byte) error {
 			return err
 		}
 		st.metadata[k.Group] = v
+	case cgMetadataKeyVersion, cgMemberMetadataKeyVersion, cgTargetMetadataKeyVersion, cgTargetMemberKeyVersion, cgCurrentKeyVersion: // weir: KIP-848
+		return st.applyConsumer(key, value)
 	}
 	return nil
 }
 
-// groups builds the groups the records describe, as of now: a group with
+// groups builds the groups the records describe, as of e.now: a group with
 // members is Stable with every member's session starting now (they keep
 // heartbeating with the generation they have), one without is Empty;
 // offsets without group metadata belong to groups that only store
-// offsets.
-func (st *replayed) groups(now time.Time) map[string]*group {
+// offsets. A consumer group's records make a consumer group (its
+// ConsumerGroupMetadata record must exist; the records of a group of the
+// other type are deleted when a group changes type, so at most one is
+// there).
+func (st *replayed) groups(e env) map[string]*group {
+	now := e.now
 	out := map[string]*group{}
+	for id, rc := range st.consumer { // weir: KIP-848
+		if rc.metadata == nil {
+			continue
+		}
+		g := newGroup(id, now)
+		g.stateSince = time.Time{}
+		g.consumer = rc.build(e)
+		out[id] = g
+	}
 	for id, v := range st.metadata {
+		if out[id] != nil {
+			continue // weir: KIP-848: a consumer group
+		}
 		g := newGroup(id, now)
 		g.stateSince = time.Time{}
 		if v.CurrentStateTimestamp >= 0 {

@@ -15,13 +15,22 @@ import (
 // (v2+). One group before v8, a batch from v8; topics by ID from v10.
 // Before v2 a group's error goes on each partition. require_stable
 // (KIP-447) never finds a pending transactional commit: there are no
-// transactions yet.
+// transactions yet. From v9 a KIP-848 member's id and epoch are checked
+// (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH).
 func (b *Broker) handleOffsetFetch(_ context.Context, _ *requestContext, kreq kmsg.Request) (any, error) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
 	resp := respond[*kmsg.OffsetFetchResponse](req)
 	img := b.opts.Metadata.Image()
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
+			if req.Version >= 9 { // weir: KIP-848: a consumer group's member must be current
+				if err := b.groups.ValidateOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); err != nil {
+					g := kmsg.NewOffsetFetchResponseGroup()
+					g.Group, g.ErrorCode = rg.Group, err.Code
+					resp.Groups = append(resp.Groups, g)
+					continue
+				}
+			}
 			resp.Groups = append(resp.Groups, b.fetchGroupOffsets(img, req.Version, rg.Group, rg.Topics, req.RequireStable))
 		}
 		return resp, nil

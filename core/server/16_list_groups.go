@@ -7,7 +7,7 @@ import (
 )
 
 // handleListGroups lists the groups this node coordinates, filtered by
-// state (v4) and type (v5; all of them are "classic" for now).
+// state (v4) and type (v5: "classic", or "consumer" for KIP-848 groups).
 func (b *Broker) handleListGroups(_ context.Context, _ *requestContext, kreq kmsg.Request) (any, error) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := respond[*kmsg.ListGroupsResponse](req)

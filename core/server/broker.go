@@ -23,6 +23,7 @@ import (
 	"github.com/weirmq/weir/core/log"
 	"github.com/weirmq/weir/core/partition"
 	"github.com/weirmq/weir/core/record"
+	"github.com/weirmq/weir/sdk"
 )
 
 // metadataStore is what the broker needs of the controller: today the
@@ -42,6 +43,22 @@ type Options struct {
 	Codecs   record.CodecSource
 	Logger   *slog.Logger
 	Metrics  *Metrics // nil: no metrics
+
+	// Assignors finds the server-side assignors of KIP-848 consumer
+	// groups by name (cmd/weir passes its sdk.Registry, built-ins
+	// registered). nil: ConsumerGroupHeartbeat and ConsumerGroupDescribe
+	// are not offered. (weir: KIP-848)
+	Assignors assignorRegistry
+
+	// groupConfigForTesting adjusts the group coordinator's configuration
+	// for every request (tests only: the KIP-848 timings are not in the
+	// configuration table yet).
+	groupConfigForTesting func(*group.Config)
+}
+
+// assignorRegistry is what the broker needs of the sdk.Registry.
+type assignorRegistry interface {
+	Assignor(name string) (sdk.Assignor, bool)
 }
 
 type topicPartition struct {
@@ -375,7 +392,7 @@ func (b *Broker) apis() map[int16]api {
 		2: {1, 10, b.handleListOffsets},
 		3: {0, 13, b.handleMetadata},
 
-		// Group coordinator (classic protocol; KIP-848 is not in yet).
+		// Group coordinator (classic protocol; KIP-848 below).
 		8:  {2, 10, b.handleOffsetCommit},
 		9:  {1, 10, b.handleOffsetFetch},
 		10: {0, 6, b.handleFindCoordinator},
@@ -400,6 +417,14 @@ func (b *Broker) apis() map[int16]api {
 		44: {0, 1, b.handleIncrementalAlterConfigs},
 		60: {0, 1, b.handleDescribeCluster},
 		61: {0, 0, b.handleDescribeProducers},
+	}
+	if b.opts.Assignors != nil { // weir: KIP-848 consumer groups
+		t[68] = api{0, 1, b.handleConsumerGroupHeartbeat}
+		t[69] = api{0, 1, b.handleConsumerGroupDescribe}
+	}
+	if b.opts.Assignors != nil { // weir: KIP-848 consumer groups
+		t[68] = api{0, 1, b.handleConsumerGroupHeartbeat}
+		t[69] = api{0, 1, b.handleConsumerGroupDescribe}
 	}
 	t[1] = api{4, fetchMaxVersion, b.handleFetch}
 	t[apiVersionsKey] = api{0, 4, nil}

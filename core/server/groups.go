@@ -20,8 +20,8 @@ import (
 
 // The broker's side of the group coordinator (core/group): its
 // configuration, the __consumer_offsets topic, and the partitions the
-// coordinator stores groups in. The handlers are 08_, 09_, 10_ … 16_, 42_
-// and 47_.
+// coordinator stores groups in. The handlers are 08_, 09_, 10_ … 16_, 42_,
+// 47_, and 68_ and 69_ for KIP-848.
 
 // openGroups creates the coordinator; the broker loads partitions into it
 // as it opens them (loadGroups).
@@ -31,6 +31,8 @@ func (b *Broker) openGroups() {
 		Partitions: b.offsetsPartitions,
 		Codecs:     b.opts.Codecs,
 		Logger:     b.logger,
+		Topics:     b.groupTopics, // weir: KIP-848
+		Assignors:  b.opts.Assignors,
 	})
 }
 
@@ -49,6 +51,9 @@ func (b *Broker) groupConfig() group.Config {
 	cfg.InitialRebalanceDelay = msDuration(int64(bc.GroupInitialRebalanceDelayMs))
 	cfg.MaxSize = int(bc.GroupMaxSize)
 	cfg.OffsetsRetention = time.Duration(bc.OffsetsRetentionMinutes) * time.Minute
+	if b.opts.groupConfigForTesting != nil {
+		b.opts.groupConfigForTesting(&cfg)
+	}
 	return cfg
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirmq/weir/assignors"
 	"github.com/weirmq/weir/codecs"
 	"github.com/weirmq/weir/core/config"
 	"github.com/weirmq/weir/core/controller"
@@ -34,6 +35,13 @@ type testBroker struct {
 // TOML applied on top of the defaults.
 func startBroker(t testing.TB, dir string, toml string) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, dir, toml, nil)
+}
+
+// startBrokerWith is startBroker with the broker's Options adjusted by
+// tweak (when not nil) before it starts.
+func startBrokerWith(t testing.TB, dir string, toml string, tweak func(*Options)) *testBroker {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -52,6 +60,9 @@ func startBroker(t testing.TB, dir string, toml string) *testBroker {
 	if err := codecs.Register(reg); err != nil {
 		t.Fatal(err)
 	}
+	if err := assignors.Register(reg); err != nil { // server-side assignors of KIP-848 groups
+		t.Fatal(err)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("WEIR_TEST_LOG") != "" {
 		logger = slog.Default()
@@ -64,7 +75,11 @@ func startBroker(t testing.TB, dir string, toml string) *testBroker {
 	if tb.meta, err = controller.OpenLocal(filepath.Join(dir, "meta"), controller.LocalOptions{NodeID: cfg.NodeID, Host: "127.0.0.1", Port: 1, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
-	if tb.b, err = Start(context.Background(), Options{Config: cfg, Logs: tb.logs, Metadata: tb.meta, Codecs: reg, Logger: logger, Metrics: tb.metrics}); err != nil {
+	opts := Options{Config: cfg, Logs: tb.logs, Metadata: tb.meta, Codecs: reg, Assignors: reg, Logger: logger, Metrics: tb.metrics}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	if tb.b, err = Start(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tb.stop)
