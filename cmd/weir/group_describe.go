@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,24 +124,27 @@ func describeGroups(ctx context.Context, adm *kadm.Client, names []string) ([]gr
 		return nil, []error{fmt.Errorf("describing groups: %w", derr)}
 	}
 	var (
-		found []kadm.DescribedGroup
-		errs  []error
+		found    []kadm.DescribedGroup
+		consumer []string // KIP-848 groups: DescribeGroups does not describe them
+		errs     []error
 	)
 	for _, n := range names {
 		g, ok := described[n]
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("group %q: %w", n, noAnswer(derr)))
+		case errors.Is(g.Err, kerr.GroupIDNotFound) || (g.Err == nil && g.State == "Dead"):
+			// Not a classic group (or, before DescribeGroups v6, a
+			// missing one described as Dead): it may be a KIP-848 group.
+			consumer = append(consumer, n)
 		case g.Err != nil:
 			errs = append(errs, fmt.Errorf("group %q: %w", n, withBrokerMessage(g.Err, g.ErrMessage)))
-		case g.State == "Dead":
-			// Brokers before DescribeGroups v6 describe a missing group
-			// as Dead rather than failing with GROUP_ID_NOT_FOUND.
-			errs = append(errs, fmt.Errorf("group %q: %w", n, withBrokerMessage(kerr.GroupIDNotFound, "")))
 		default:
 			found = append(found, g)
 		}
 	}
+	cdescs, cerrs := describeConsumerGroups(ctx, adm, consumer)
+	errs = append(errs, cerrs...)
 
 	commits := make(map[string]kadm.OffsetResponses, len(found))
 	fetchErrs := make(map[string]error)
@@ -223,6 +227,95 @@ func describeGroups(ctx context.Context, adm *kadm.Client, names []string) ([]gr
 			d.Offsets = append(d.Offsets, o)
 		}
 		descs = append(descs, d)
+	}
+	return append(descs, cdescs...), errs
+}
+
+// describeConsumerGroups describes KIP-848 groups (ConsumerGroupDescribe):
+// members with their assignments, and per partition the committed offset,
+// log end and lag. A group that is not a consumer group either is reported
+// as not found.
+func describeConsumerGroups(ctx context.Context, adm *kadm.Client, names []string) ([]groupDescription, []error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	var errs []error
+	described, derr := adm.DescribeConsumerGroups(ctx, names...)
+	var descs []groupDescription
+	for _, n := range names {
+		g, ok := described[n]
+		if !ok || g.Err != nil {
+			// Brokers without ConsumerGroupDescribe, and groups of neither
+			// kind, end here.
+			errs = append(errs, fmt.Errorf("group %q: %w", n, withBrokerMessage(kerr.GroupIDNotFound, "")))
+			continue
+		}
+		d := groupDescription{Group: n, State: g.State, ProtocolType: "consumer", Protocol: g.AssignorName,
+			Coordinator: g.Coordinator.NodeID, Members: []groupMember{}, Offsets: []groupOffset{}}
+		owner := map[string]map[int32]string{}
+		want := kadm.TopicsSet{}
+		for _, m := range g.Members {
+			gm := groupMember{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost,
+				Assignment: []topicPartitions{}}
+			for _, t := range slices.Sorted(maps.Keys(m.Assignment)) {
+				ps := slices.Sorted(maps.Keys(m.Assignment[t]))
+				gm.Assignment = append(gm.Assignment, topicPartitions{Topic: t, Partitions: ps})
+				for _, p := range ps {
+					if owner[t] == nil {
+						owner[t] = map[int32]string{}
+					}
+					owner[t][p] = m.MemberID
+					want.Add(t, p)
+				}
+			}
+			d.Members = append(d.Members, gm)
+		}
+		fetched, err := adm.FetchOffsets(ctx, n)
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+			d.OffsetsError = withBrokerMessage(err, "").Error()
+			descs = append(descs, d)
+			continue
+		}
+		want.Merge(fetched.Partitions())
+		var ends, starts kadm.ListedOffsets
+		if topics := want.Topics(); len(topics) > 0 {
+			ends, _ = adm.ListEndOffsets(ctx, topics...)
+			starts, _ = adm.ListStartOffsets(ctx, topics...)
+		}
+		for _, t := range slices.Sorted(maps.Keys(want)) {
+			for _, p := range slices.Sorted(maps.Keys(want[t])) {
+				o := groupOffset{Topic: t, Partition: p}
+				from := int64(-1)
+				if c, ok := fetched.Lookup(t, p); ok && c.Err == nil && c.At >= 0 {
+					at := c.At
+					o.Committed, from = &at, at
+				}
+				if e, ok := ends.Lookup(t, p); ok && e.Err == nil {
+					end := e.Offset
+					o.LogEnd = &end
+					if from < 0 {
+						if st, ok := starts.Lookup(t, p); ok && st.Err == nil {
+							from = st.Offset
+						}
+					}
+					if from >= 0 {
+						lag := max(end-from, 0)
+						o.Lag = &lag
+						d.TotalLag += lag
+					}
+				} else {
+					o.Error = "log end offset unknown"
+				}
+				if m, ok := owner[t][p]; ok {
+					o.MemberID = &m
+				}
+				d.Offsets = append(d.Offsets, o)
+			}
+		}
+		descs = append(descs, d)
+	}
+	if derr != nil && len(descs) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("describing consumer groups: %w", derr))
 	}
 	return descs, errs
 }
