@@ -70,9 +70,19 @@ func (m *rawMember) send(ctx context.Context, epoch int32, full bool) *kmsg.Cons
 			}
 		}
 	}
-	resp, err := req.RequestWith(ctx, m.cl)
-	if err != nil {
-		m.t.Fatalf("heartbeat of %s: %v", m.id, err)
+	var resp *kmsg.ConsumerGroupHeartbeatResponse
+	for {
+		var err error
+		resp, err = req.RequestWith(ctx, m.cl)
+		if err != nil {
+			m.t.Fatalf("heartbeat of %s: %v", m.id, err)
+		}
+		// A coordinator still loading its partition answers with a
+		// retriable code; real clients retry, and so does this one.
+		if resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if resp.ErrorCode != 0 {
 		return resp
