@@ -86,6 +86,8 @@ var brokerTable = newTable("broker", []spec{
 		doc: "The largest request frame the broker reads; larger frames close the connection before any allocation."},
 	{name: "unclean.leader.election.enable", typ: TypeBoolean, dflt: "false",
 		doc: "The unclean.leader.election.enable of topics that do not set their own."},
+	{name: ConfigWeirGroupAssignor, typ: TypeString, dflt: "",
+		doc: "The weir.assignor of classic consumer groups that do not set their own: the assignor the coordinator runs for them (a built-in or a [[plugins]] entry); empty leaves assignment to each group's leader, as in Kafka."},
 })
 
 // Broker is the resolved broker configuration: every broker config, typed,
@@ -136,6 +138,8 @@ type Broker struct {
 	ReplicaLagTimeMaxMs           int64 // replica.lag.time.max.ms
 	SocketRequestMaxBytes         int32 // socket.request.max.bytes
 	UncleanLeaderElectionEnable   bool  // unclean.leader.election.enable
+
+	WeirGroupAssignor string // weir.group.assignor; "" for none
 }
 
 // newBroker builds a Broker from a complete set of checked values.
@@ -184,6 +188,8 @@ func newBroker(get func(name string) Value) Broker {
 		ReplicaLagTimeMaxMs:           get("replica.lag.time.max.ms").Long(),
 		SocketRequestMaxBytes:         get("socket.request.max.bytes").Int(),
 		UncleanLeaderElectionEnable:   get("unclean.leader.election.enable").Bool(),
+
+		WeirGroupAssignor: get(ConfigWeirGroupAssignor).String(),
 	}
 }
 

@@ -266,6 +266,8 @@ func TestParseErrors(t *testing.T) {
 		{"inline plugin", "plugins = [\n  { name = \"p\", kind = \"codec\" },\n]\n", 2, []string{"[[plugins]] #1: needs wasm"}, ErrInvalidValue},
 		{"partitioner names an assignor", "[topic_defaults]\n\"weir.partitioner\" = \"a\"\n[[plugins]]\nname = \"a\"\nkind = \"assignor\"\ncommand = \"/bin/a\"\n", 2,
 			[]string{`"weir.partitioner" = "a"`, `plugin "a" is a assignor, not a partitioner`}, ErrInvalidValue},
+		{"group assignor names a codec", "[broker]\n\"weir.group.assignor\" = \"z\"\n[[plugins]]\nname = \"z\"\nkind = \"codec\"\ncommand = \"/bin/z\"\n", 2,
+			[]string{`[broker] "weir.group.assignor" = "z"`, `plugin "z" is a codec, not a assignor`}, ErrInvalidValue},
 
 		// Relations between values.
 		{"broker and topic_defaults disagree", "[broker]\n\"min.insync.replicas\" = 2\n[topic_defaults]\n\"min.insync.replicas\" = 1\n", 4,

@@ -87,6 +87,14 @@ var kafkaBrokerDefaults = []struct {
 	{"replica.lag.time.max.ms", "30000", TypeLong},
 	{"socket.request.max.bytes", "104857600", TypeInt},
 	{"unclean.leader.election.enable", "false", TypeBoolean},
+	{"weir.group.assignor", "", TypeString},
+}
+
+var kafkaGroupDefaults = []struct {
+	name, dflt string
+	typ        Type
+}{
+	{"weir.assignor", "", TypeString},
 }
 
 func TestDefaultsMatchKafka(t *testing.T) {
@@ -110,10 +118,11 @@ func TestDefaultsMatchKafka(t *testing.T) {
 	}
 	check(TopicTable(), kafkaTopicDefaults)
 	check(BrokerTable(), kafkaBrokerDefaults)
+	check(GroupTable(), kafkaGroupDefaults)
 }
 
 func TestDefsWellFormed(t *testing.T) {
-	for _, tbl := range []*Table{TopicTable(), BrokerTable()} {
+	for _, tbl := range []*Table{TopicTable(), BrokerTable(), GroupTable()} {
 		for _, d := range tbl.Defs() {
 			if d.Doc == "" || !strings.HasSuffix(d.Doc, ".") {
 				t.Errorf("%s: doc %q", d.Name, d.Doc)
@@ -245,6 +254,25 @@ func TestParseBrokerValue(t *testing.T) {
 	}
 	if _, err := ParseBrokerValue("segment.bytes", "1"); !errors.Is(err, ErrUnknownConfig) {
 		t.Errorf("topic config as broker config = %v", err)
+	}
+}
+
+func TestParseGroupValue(t *testing.T) {
+	if v, err := ParseGroupValue(ConfigWeirAssignor, " range "); err != nil || v.String() != "range" {
+		t.Errorf("weir.assignor = %q, %v", v, err)
+	}
+	if v, err := ParseGroupValue(ConfigWeirAssignor, ""); err != nil || v.String() != "" {
+		t.Errorf("empty weir.assignor = %q, %v", v, err)
+	}
+	_, err := ParseGroupValue("weir.asignor", "range")
+	if !errors.Is(err, ErrUnknownConfig) || !strings.Contains(err.Error(), `unknown group config (did you mean "weir.assignor"?)`) {
+		t.Errorf("misspelt group config = %v", err)
+	}
+	if _, err := ParseGroupValue("retention.ms", "1"); !errors.Is(err, ErrUnknownConfig) {
+		t.Errorf("topic config as group config = %v", err)
+	}
+	if d, _ := GroupTable().Lookup(ConfigWeirAssignor); d.BrokerSynonym != ConfigWeirGroupAssignor {
+		t.Errorf("weir.assignor's broker synonym is %q", d.BrokerSynonym)
 	}
 }
 

@@ -40,7 +40,12 @@
 // config goes through them: [topic_defaults] and [broker] in the file, and
 // later CreateTopics, AlterConfigs and DescribeConfigs, which carry values
 // in Kafka's string form (ParseTopicValue, Value.String). The Type and
-// Source numbers are the ones DescribeConfigs sends.
+// Source numbers are the ones DescribeConfigs sends. GroupTable holds the
+// configs of Kafka's GROUP resource (KIP-848) that Weir understands —
+// today only its own weir.assignor, whose default is the broker setting
+// weir.group.assignor (its BrokerSynonym); they are set per group through
+// IncrementalAlterConfigs and kept in the cluster metadata, not in the
+// file.
 //
 // A topic's configuration resolves through layers, most specific last:
 // Kafka's default; the [broker] setting that Kafka uses as the cluster

@@ -178,14 +178,16 @@ func (v *validator) topicRelations(c *Config) {
 	v.add(f, shown, ve.Err, ve.Reason)
 }
 
-// pluginRefs are the topic configs that name a plugin, with the kind the
-// plugin must be.
+// pluginRefs are the configs that name a plugin — topic defaults and
+// broker settings — with the kind the plugin must be.
 var pluginRefs = []struct {
-	config string
-	kind   PluginKind
+	section string // "topic_defaults" or "broker"
+	config  string
+	kind    PluginKind
 }{
-	{ConfigWeirPartitioner, PluginPartitioner},
-	{ConfigWeirCompactionFilter, PluginCompactionFilter},
+	{"topic_defaults", ConfigWeirPartitioner, PluginPartitioner},
+	{"topic_defaults", ConfigWeirCompactionFilter, PluginCompactionFilter},
+	{"broker", ConfigWeirGroupAssignor, PluginAssignor},
 }
 
 func (v *validator) plugins(c *Config) {
@@ -227,13 +229,17 @@ func (v *validator) plugins(c *Config) {
 		}
 	}
 	for _, ref := range pluginRefs {
-		val, ok := c.TopicDefaults[ref.config]
+		settings := c.TopicDefaults
+		if ref.section == "broker" {
+			settings = c.Broker
+		}
+		val, ok := settings[ref.config]
 		if !ok {
 			continue
 		}
 		for _, p := range c.Plugins {
 			if p.Name == val.String() && p.Kind != ref.kind && p.Kind != "" {
-				v.add(field{section: "topic_defaults", key: ref.config}, val.toml(), ErrInvalidValue,
+				v.add(field{section: ref.section, key: ref.config}, val.toml(), ErrInvalidValue,
 					fmt.Sprintf("plugin %q is a %s, not a %s", p.Name, p.Kind, ref.kind))
 			}
 		}

@@ -60,6 +60,10 @@ func (img *Image) Apply(cmd Command) (*Image, Result, error) {
 		err = next.alterBrokerConfigs(c)
 	case *AlterBrokerConfigs:
 		err = ptr(c, next.alterBrokerConfigs)
+	case AlterGroupConfigs:
+		err = next.alterGroupConfigs(c)
+	case *AlterGroupConfigs:
+		err = ptr(c, next.alterGroupConfigs)
 	case AllocateProducerIDs:
 		err = next.allocateProducerIDs(c, &res)
 	case *AllocateProducerIDs:
@@ -299,6 +303,29 @@ func (next *Image) alterBrokerConfigs(c AlterBrokerConfigs) error {
 		return err
 	}
 	next.brokerConfigs = configs
+	return nil
+}
+
+func (next *Image) alterGroupConfigs(c AlterGroupConfigs) error {
+	if c.Group == "" {
+		return fail(ErrInvalidCommand, "group configs: the group name is empty")
+	}
+	configs, err := alterConfigs("group "+quote(c.Group), next.groupConfigs[c.Group], c.Set, c.Delete, config.GroupTable(), config.ParseGroupValue)
+	if err != nil {
+		return err
+	}
+	next.groupConfigs = maps.Clone(next.groupConfigs)
+	if configs == nil {
+		delete(next.groupConfigs, c.Group)
+	} else {
+		if next.groupConfigs == nil {
+			next.groupConfigs = make(map[string]map[string]string)
+		}
+		next.groupConfigs[c.Group] = configs
+	}
+	if len(next.groupConfigs) == 0 {
+		next.groupConfigs = nil
+	}
 	return nil
 }
 

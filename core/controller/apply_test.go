@@ -182,6 +182,46 @@ func TestApply(t *testing.T) {
 		{name: "alter broker configs, bad value", cmd: AlterBrokerConfigs{Set: map[string]string{"num.partitions": "0"}}, wantErr: []error{ErrInvalidConfig, config.ErrInvalidValue}, inMsg: `"num.partitions" = "0"`},
 		{name: "alter broker configs, topic name", cmd: AlterBrokerConfigs{Set: map[string]string{"retention.ms": "1"}}, wantErr: []error{ErrInvalidConfig, config.ErrUnknownConfig}},
 
+		{name: "alter group configs", cmd: AlterGroupConfigs{Group: "g1", Set: map[string]string{"weir.assignor": " range "}}, check: func(t *testing.T, img *Image, res Result) {
+			if v, ok := img.GroupConfig("g1", "weir.assignor"); !ok || v != "range" || !reflect.DeepEqual(img.GroupConfigs("g1"), map[string]string{"weir.assignor": "range"}) {
+				t.Errorf("group configs %v", img.GroupConfigs("g1"))
+			}
+			if img.GroupConfigs("g2") != nil {
+				t.Errorf("another group's configs %v", img.GroupConfigs("g2"))
+			}
+		}},
+		{name: "alter group configs, empty value", cmd: AlterGroupConfigs{Group: "g1", Set: map[string]string{"weir.assignor": ""}}, check: func(t *testing.T, img *Image, res Result) {
+			if v, ok := img.GroupConfig("g1", "weir.assignor"); !ok || v != "" {
+				t.Errorf("weir.assignor %q, %v; want an empty override", v, ok)
+			}
+		}},
+		{name: "alter group configs, delete", img: mustApply(t, base, AlterGroupConfigs{Group: "g1", Set: map[string]string{"weir.assignor": "range"}}, AlterGroupConfigs{Group: "g2", Set: map[string]string{"weir.assignor": "uniform"}}),
+			cmd: AlterGroupConfigs{Group: "g1", Delete: []string{"weir.assignor"}}, check: func(t *testing.T, img *Image, res Result) {
+				if img.GroupConfigs("g1") != nil || img.groupConfigs["g1"] != nil {
+					t.Errorf("g1's configs %v", img.GroupConfigs("g1"))
+				}
+				if v, _ := img.GroupConfig("g2", "weir.assignor"); v != "uniform" {
+					t.Errorf("g2's configs %v", img.GroupConfigs("g2"))
+				}
+			}},
+		{name: "alter group configs, delete the last", img: mustApply(t, base, AlterGroupConfigs{Group: "g1", Set: map[string]string{"weir.assignor": "range"}}),
+			cmd: AlterGroupConfigs{Group: "g1", Delete: []string{"weir.assignor"}}, check: func(t *testing.T, img *Image, res Result) {
+				if img.groupConfigs != nil {
+					t.Errorf("group configs %v, want none", img.groupConfigs)
+				}
+			}},
+		{name: "alter group configs, delete unset", cmd: AlterGroupConfigs{Group: "g1", Delete: []string{"weir.assignor"}}, check: func(t *testing.T, img *Image, res Result) {
+			if img.groupConfigs != nil {
+				t.Errorf("group configs %v, want none", img.groupConfigs)
+			}
+		}},
+		{name: "alter group configs, unknown", cmd: AlterGroupConfigs{Group: "g1", Set: map[string]string{"weir.asignor": "range"}}, wantErr: []error{ErrInvalidConfig, config.ErrUnknownConfig}, inMsg: `group "g1": invalid config "weir.asignor": unknown group config (did you mean "weir.assignor"?)`},
+		{name: "alter group configs, topic config", cmd: AlterGroupConfigs{Group: "g1", Set: map[string]string{"retention.ms": "1"}}, wantErr: []error{ErrInvalidConfig, config.ErrUnknownConfig}, inMsg: `"retention.ms"`},
+		{name: "alter group configs, delete unknown", cmd: AlterGroupConfigs{Group: "g1", Delete: []string{"session.timeout.ms"}}, wantErr: []error{ErrInvalidConfig, config.ErrUnknownConfig}, inMsg: "cannot delete config"},
+		{name: "alter group configs, set and delete", cmd: AlterGroupConfigs{Group: "g1", Set: map[string]string{"weir.assignor": "range"}, Delete: []string{"weir.assignor"}}, wantErr: []error{ErrInvalidConfig}, inMsg: "both set and deleted"},
+		{name: "alter group configs, no group", cmd: AlterGroupConfigs{Set: map[string]string{"weir.assignor": "range"}}, wantErr: []error{ErrInvalidCommand}, inMsg: "group name is empty"},
+		{name: "alter group configs, nil pointer", cmd: (*AlterGroupConfigs)(nil), wantErr: []error{ErrInvalidCommand}},
+
 		{name: "allocate producer IDs", img: mustApply(t, base, AllocateProducerIDs{Count: 1000}), cmd: AllocateProducerIDs{Count: 10}, check: func(t *testing.T, img *Image, res Result) {
 			if res.FirstProducerID != 1000 || img.NextProducerID() != 1010 {
 				t.Errorf("first %d next %d", res.FirstProducerID, img.NextProducerID())

@@ -10,8 +10,8 @@ import (
 
 // Command is one change to the cluster metadata: one of InitCluster,
 // RegisterBroker, CreateTopic, DeleteTopic, CreatePartitions,
-// AlterTopicConfigs, AlterBrokerConfigs and AllocateProducerIDs (a value or
-// a pointer to one). Everything Apply needs is in the command — IDs and
+// AlterTopicConfigs, AlterBrokerConfigs, AlterGroupConfigs and
+// AllocateProducerIDs (a value or a pointer to one). Everything Apply needs is in the command — IDs and
 // names are chosen by whoever submits it — so that replaying the same
 // commands always gives the same Image. MarshalCommand and
 // UnmarshalCommand give a command's durable form.
@@ -25,6 +25,12 @@ type Command interface {
 // a new version, and Apply must keep the old rules for commands of the old
 // version, or the same log would replay into different images on different
 // builds (Raft voters upgrade one at a time).
+//
+// A new command type needs no new version: no log written by an older
+// build holds it, so every build that reads it applies it with the same
+// rules, and an older build refuses to decode it (an unknown type) rather
+// than applying it differently. Finish upgrading every node before
+// submitting one. AlterGroupConfigs was added this way.
 const CommandVersion = 1
 
 // InitCluster sets the cluster ID. It is the first command of a cluster;
@@ -96,6 +102,20 @@ type AlterBrokerConfigs struct {
 	Delete []string          `json:"delete,omitempty"`
 }
 
+// AlterGroupConfigs sets and deletes the config overrides of a consumer
+// group (Kafka's GROUP config resource, KIP-848), checked with
+// config.ParseGroupValue: only the names in config.GroupTable. A name may
+// not be both set and deleted; deleting an override that is not set is
+// allowed. The group need not exist: its configs are kept by name, apart
+// from the group's own state in __consumer_offsets. Values that name
+// something outside the metadata (weir.assignor's assignor) are the
+// submitter's to check.
+type AlterGroupConfigs struct {
+	Group  string            `json:"group"` // not empty
+	Set    map[string]string `json:"set,omitempty"`
+	Delete []string          `json:"delete,omitempty"`
+}
+
 // AllocateProducerIDs hands out Count consecutive producer IDs; the
 // Result's FirstProducerID is the first.
 type AllocateProducerIDs struct {
@@ -109,6 +129,7 @@ func (DeleteTopic) commandType() string         { return "DeleteTopic" }
 func (CreatePartitions) commandType() string    { return "CreatePartitions" }
 func (AlterTopicConfigs) commandType() string   { return "AlterTopicConfigs" }
 func (AlterBrokerConfigs) commandType() string  { return "AlterBrokerConfigs" }
+func (AlterGroupConfigs) commandType() string   { return "AlterGroupConfigs" }
 func (AllocateProducerIDs) commandType() string { return "AllocateProducerIDs" }
 
 // newCommand returns a pointer to a zero command of the named type.
@@ -128,6 +149,8 @@ func newCommand(typ string) Command {
 		return &AlterTopicConfigs{}
 	case "AlterBrokerConfigs":
 		return &AlterBrokerConfigs{}
+	case "AlterGroupConfigs":
+		return &AlterGroupConfigs{}
 	case "AllocateProducerIDs":
 		return &AllocateProducerIDs{}
 	}
@@ -207,6 +230,8 @@ func isNil(cmd Command) bool {
 	case *AlterTopicConfigs:
 		return c == nil
 	case *AlterBrokerConfigs:
+		return c == nil
+	case *AlterGroupConfigs:
 		return c == nil
 	case *AllocateProducerIDs:
 		return c == nil

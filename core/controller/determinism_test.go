@@ -22,6 +22,10 @@ func script() []Command {
 		AlterTopicConfigs{TopicID: id(1), Set: map[string]string{"segment.ms": "60000"}, Delete: []string{"retention.ms"}},
 		AlterTopicConfigs{TopicID: id(1), Set: map[string]string{"segment.ms": "-1"}}, // fails: bad value
 		AlterBrokerConfigs{Set: map[string]string{"num.partitions": "6", "message.max.bytes": "2000000"}},
+		AlterGroupConfigs{Group: "billing", Set: map[string]string{"weir.assignor": "range"}},
+		&AlterGroupConfigs{Group: "audit", Set: map[string]string{"weir.assignor": "uniform"}},
+		AlterGroupConfigs{Group: "billing", Set: map[string]string{"weir.assignr": "range"}}, // fails: unknown config
+		AlterGroupConfigs{Group: "audit", Delete: []string{"weir.assignor"}},
 		AllocateProducerIDs{Count: 1000},
 		&AllocateProducerIDs{Count: 1000},
 		DeleteTopic{ID: id(3)},
@@ -49,8 +53,11 @@ func TestApplyDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ra, rb) {
 		t.Fatalf("the same commands gave different images or results:\n%v\n%v", ra, rb)
 	}
-	if a.Offset() != int64(len(script())-3) {
-		t.Errorf("offset %d, want %d", a.Offset(), len(script())-3)
+	if a.Offset() != int64(len(script())-4) {
+		t.Errorf("offset %d, want %d", a.Offset(), len(script())-4)
+	}
+	if v, _ := a.GroupConfig("billing", "weir.assignor"); v != "range" || a.GroupConfigs("audit") != nil {
+		t.Errorf("group configs: billing %v, audit %v", a.GroupConfigs("billing"), a.GroupConfigs("audit"))
 	}
 
 	// The same commands after a JSON round trip.
@@ -136,6 +143,7 @@ func TestDecodeImageErrors(t *testing.T) {
 		`{"version":1,"topics":[{"name":"a b","id":"AQEBAQEBAQEBAQEBAQEBAQ","partitions":[{"replicas":[1],"isr":[1],"leader":1,"leader_epoch":0,"partition_epoch":0}]}]}`,
 		`{"version":1,"topics":[{"name":"a","id":"AQEBAQEBAQEBAQEBAQEBAQ","partitions":[]}]}`,
 		`{"version":1,"topics":[{"name":"a","id":"AQEBAQEBAQEBAQEBAQEBAQ","partitions":[{"replicas":[],"isr":[],"leader":1,"leader_epoch":0,"partition_epoch":0}]}]}`,
+		`{"version":1,"group_configs":{"":{"weir.assignor":"range"}}}`,
 	} {
 		if _, err := DecodeImage([]byte(in)); err == nil {
 			t.Errorf("DecodeImage(%s) succeeded", in)

@@ -1,7 +1,7 @@
 // Package controller holds the cluster metadata — the cluster ID, the
 // brokers, the topics with their IDs, partitions, replicas, ISR, leaders
-// and epochs, topic and broker config overrides, and the producer-id
-// counter — as a deterministic state machine, and the single-node
+// and epochs, topic, broker and group config overrides, and the
+// producer-id counter — as a deterministic state machine, and the single-node
 // controller that keeps it on disk.
 //
 // # The state machine
@@ -13,8 +13,8 @@
 // — topic IDs, the cluster ID, replica assignments — is chosen by whoever
 // builds it, so the same commands from the same image always give the
 // same image. Commands are InitCluster, RegisterBroker, CreateTopic,
-// DeleteTopic, CreatePartitions, AlterTopicConfigs, AlterBrokerConfigs and
-// AllocateProducerIDs; MarshalCommand and UnmarshalCommand give their
+// DeleteTopic, CreatePartitions, AlterTopicConfigs, AlterBrokerConfigs,
+// AlterGroupConfigs and AllocateProducerIDs; MarshalCommand and UnmarshalCommand give their
 // durable JSON form, which carries CommandVersion.
 //
 // A command that does not apply leaves the image as it was and returns an
@@ -63,5 +63,6 @@
 //
 // Changing what Apply accepts changes the replicated protocol: do it with a
 // new CommandVersion and keep the old rules for old commands, or a log
-// written by one build replays differently on another.
+// written by one build replays differently on another. A new command type
+// is the exception (see CommandVersion): no older log holds it.
 package controller

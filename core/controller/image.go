@@ -106,6 +106,7 @@ type Image struct {
 	topics         map[string]*Topic // by name
 	topicIDs       map[TopicID]*Topic
 	brokerConfigs  map[string]string
+	groupConfigs   map[string]map[string]string // group → overrides; each map never changes
 }
 
 // NewImage returns the empty image: no cluster ID, brokers or topics, at
@@ -191,6 +192,19 @@ func (img *Image) BrokerConfig(name string) (string, bool) {
 	return v, ok
 }
 
+// GroupConfigs returns the config overrides of a consumer group (Kafka
+// names and string form, config.GroupTable), whether or not the group
+// exists; nil when it has none.
+func (img *Image) GroupConfigs(group string) map[string]string {
+	return maps.Clone(img.groupConfigs[group])
+}
+
+// GroupConfig returns one config override of a consumer group.
+func (img *Image) GroupConfig(group, name string) (string, bool) {
+	v, ok := img.groupConfigs[group][name]
+	return v, ok
+}
+
 // imageVersion is the version of the Image's JSON form.
 const imageVersion = 1
 
@@ -204,6 +218,9 @@ type imageJSON struct {
 	Brokers        []Broker          `json:"brokers"`
 	Topics         []Topic           `json:"topics"`
 	BrokerConfigs  map[string]string `json:"broker_configs,omitempty"`
+	// GroupConfigs came without a new version: an image without group
+	// configs encodes as before.
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 }
 
 // MarshalJSON encodes the whole image, as a snapshot. The same image
@@ -217,13 +234,14 @@ func (img *Image) MarshalJSON() ([]byte, error) {
 		Brokers:        img.Brokers(),
 		Topics:         img.Topics(),
 		BrokerConfigs:  img.brokerConfigs,
+		GroupConfigs:   img.groupConfigs,
 	})
 }
 
 // DecodeImage decodes an image encoded by MarshalJSON and checks that it
 // is consistent (unique broker IDs, valid and unique topic names, non-zero
-// and unique topic IDs, non-empty replica lists). It returns an error
-// wrapping ErrInvalidCommand when it is not.
+// and unique topic IDs, non-empty replica lists, group configs of named
+// groups). It returns an error wrapping ErrInvalidCommand when it is not.
 func DecodeImage(data []byte) (*Image, error) {
 	var j imageJSON
 	if err := unmarshalStrict(data, &j); err != nil {
@@ -235,6 +253,18 @@ func DecodeImage(data []byte) (*Image, error) {
 	img := &Image{clusterID: j.ClusterID, offset: j.Offset, nextProducerID: j.NextProducerID}
 	if len(j.BrokerConfigs) > 0 {
 		img.brokerConfigs = j.BrokerConfigs
+	}
+	for group, configs := range j.GroupConfigs {
+		if group == "" {
+			return nil, fail(ErrInvalidCommand, "image: group configs of a group with an empty name")
+		}
+		if len(configs) == 0 {
+			continue
+		}
+		if img.groupConfigs == nil {
+			img.groupConfigs = make(map[string]map[string]string, len(j.GroupConfigs))
+		}
+		img.groupConfigs[group] = configs
 	}
 	for _, b := range j.Brokers {
 		if _, dup := img.brokers[b.ID]; dup || b.ID < 0 {

@@ -210,6 +210,7 @@ func (g *group) prepareRebalance(e env) {
 			m.answerSync(syncResult{err: kerr.RebalanceInProgress})
 		}
 	}
+	g.serverAssignment = nil
 	clear(g.pendingSync)
 	g.syncDeadline = time.Time{}
 	timeout := g.rebalanceTimeout()
@@ -243,7 +244,9 @@ func (g *group) maybeCompleteJoin(e env) {
 // completeJoin ends the join phase: dynamic members that did not rejoin
 // are removed (static ones keep their place until their session ends), a
 // new generation starts, and every waiting member gets its answer — the
-// leader with everyone's metadata.
+// leader with everyone's metadata. A group with a server-side assignor
+// gets its assignment computed now (serverAssign), to be handed out when
+// the leader syncs.
 func (g *group) completeJoin(e env) {
 	for _, m := range g.sortedMembers() {
 		if m.join == nil && m.instanceID == "" {
@@ -260,13 +263,14 @@ func (g *group) completeJoin(e env) {
 	g.generation++
 	g.initialDelay, g.newMemberAdded, g.joinDeadline = false, false, time.Time{}
 	if len(g.members) == 0 {
-		g.protocol, g.leader = "", ""
+		g.protocol, g.leader, g.serverAssignor = "", "", ""
 		g.setState(stateEmpty, e.now)
 		g.unwritten = g.metadataValue(nil)
 		return
 	}
 	g.protocol = g.selectProtocol()
 	g.setState(stateCompletingRebalance, e.now)
+	g.serverAssign(e)
 	for _, m := range g.sortedMembers() {
 		if m.join != nil {
 			m.answerJoin(g.currentJoin(m, m.id == g.leader))
@@ -367,11 +371,20 @@ func (g *group) sync(e env, r *syncRequest) (res syncResult, wait chan syncResul
 
 // assignments turns the leader's SyncGroup assignment into one per
 // member: members it leaves out get an empty assignment, ids that are not
-// members are ignored.
+// members are ignored. When the coordinator computed the generation's
+// assignment itself (serverAssign), that is the answer and in is ignored.
 func (g *group) assignments(in []kmsg.SyncGroupRequestGroupAssignment) map[string][]byte {
 	out := make(map[string][]byte, len(g.members))
 	for id := range g.members {
 		out[id] = []byte{}
+	}
+	if g.serverAssignment != nil {
+		for id := range out {
+			if a, ok := g.serverAssignment[id]; ok {
+				out[id] = a
+			}
+		}
+		return out
 	}
 	for _, a := range in {
 		if _, ok := out[a.MemberID]; ok {
@@ -397,6 +410,7 @@ func (g *group) completeSync(e env, assignments map[string][]byte, err *kerr.Err
 		m.assignment = assignments[id]
 		m.answerSync(syncResult{protocolType: g.protocolType, protocol: g.protocol, assignment: m.assignment})
 	}
+	g.serverAssignment = nil
 	g.setState(stateStable, e.now)
 }
 

@@ -34,6 +34,16 @@ type Options struct {
 	// ConsumerGroupHeartbeat join fails with UNSUPPORTED_ASSIGNOR).
 	Topics    func() Topics
 	Assignors Assignors
+
+	// ClassicAssignor names the assignor the coordinator runs for a
+	// classic group of protocol type "consumer" (weir: its weir.assignor
+	// group config, else the broker's weir.group.assignor), found in
+	// Assignors, with partition counts from Topics: "" leaves the
+	// assignment to the group's leader, as in Kafka. nil: every group is
+	// assigned by its leader. It is called at the end of a rebalance's
+	// join phase with a shard's lock held, and must not call the
+	// Coordinator.
+	ClassicAssignor func(group string) string
 }
 
 // Coordinator is the group coordinator of one node: the groups of the
@@ -57,6 +67,8 @@ type Coordinator struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup // timer callbacks in flight
 
+	assign *assignEnv // server-side assignment of classic groups; never changes
+
 	mu struct {
 		sync.Mutex
 		shards map[int32]*shard
@@ -77,6 +89,7 @@ func Open(opts Options) *Coordinator {
 	}
 	c := &Coordinator{opts: opts, clock: opts.Clock, logger: opts.Logger}
 	c.lifetime, c.stop = context.WithCancel(context.Background())
+	c.assign = &assignEnv{ctx: c.lifetime, assignor: opts.ClassicAssignor, assignors: opts.Assignors, topics: c.topics}
 	c.mu.shards = map[int32]*shard{}
 	return c
 }
@@ -228,7 +241,7 @@ func (c *Coordinator) enter() bool {
 
 func (c *Coordinator) env() env {
 	cfg := c.opts.Config()
-	return env{now: c.clock.Now(), cfg: &cfg}
+	return env{now: c.clock.Now(), cfg: &cfg, assign: c.assign}
 }
 
 // shardFor returns the loaded shard of the group's partition, locked, or
@@ -316,10 +329,21 @@ func (sh *shard) settle(e env, g *group) {
 			sh.c.logger.Info("consumer group assigned", "group", g.id, "group_epoch", cg.epoch,
 				"assignment_epoch", cg.assignmentEpoch, "members", len(cg.members))
 		}
-	} else if g.generation != g.loggedGen {
-		g.loggedGen = g.generation
-		sh.c.logger.Info("group rebalanced", "group", g.id, "generation", g.generation, "state", g.state.String(),
-			"members", len(g.members), "protocol", g.protocol, "leader", g.leader)
+	} else {
+		if f := g.assignFailure; f != nil {
+			g.assignFailure = nil
+			sh.c.logger.Warn("server-side assignment failed; the group's leader assigns until it succeeds",
+				"group", g.id, "assignor", f.assignor, "generation", g.generation, "err", f.err)
+		}
+		if g.generation != g.loggedGen {
+			g.loggedGen = g.generation
+			args := []any{"group", g.id, "generation", g.generation, "state", g.state.String(),
+				"members", len(g.members), "protocol", g.protocol, "leader", g.leader}
+			if g.serverAssignor != "" {
+				args = append(args, "assignor", g.serverAssignor)
+			}
+			sh.c.logger.Info("group rebalanced", args...)
+		}
 	}
 	if g.idle() && g.generation == 0 && !g.needsWrite() && (g.consumer == nil || g.consumer.epoch == 0) {
 		sh.forget(g)

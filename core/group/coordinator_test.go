@@ -25,16 +25,27 @@ type fixture struct {
 
 func newFixture(t *testing.T, store *memStorage) *fixture {
 	t.Helper()
+	return newFixtureWith(t, store, nil)
+}
+
+// newFixtureWith is newFixture with the coordinator's options adjusted
+// by tweak (when not nil).
+func newFixtureWith(t *testing.T, store *memStorage, tweak func(*Options)) *fixture {
+	t.Helper()
 	if store == nil {
 		store = &memStorage{}
 	}
 	f := &fixture{t: t, clock: newManualClock(), store: store, cfg: testConfig()}
-	f.c = Open(Options{
+	opts := Options{
 		Config:     func() Config { return f.cfg },
 		Partitions: func() int32 { return 1 },
 		Clock:      f.clock,
 		Logger:     slog.New(slog.DiscardHandler),
-	})
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	f.c = Open(opts)
 	t.Cleanup(f.c.Close)
 	if err := f.c.Load(context.Background(), 0, store); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,47 @@
 // accepted only for partitions the member has held since (KIP-1251),
 // others get STALE_MEMBER_EPOCH.
 //
+// Server-side assignment of classic groups (Weir's own, classic_assign.go):
+// a classic group of protocol type "consumer" for which
+// Options.ClassicAssignor names an assignor (the broker passes the group's
+// weir.assignor config, else weir.group.assignor) is assigned by the
+// coordinator, so that a custom sdk.Assignor serves clients that only
+// speak the classic protocol. The rules:
+//
+//   - When the join phase ends, the coordinator decodes each member's
+//     kmsg.ConsumerMemberMetadata for the selected protocol — topics,
+//     user data, owned partitions (v1+), generation (v2+), rack (v3+) —
+//     and runs the assignor (found in Options.Assignors) over them with
+//     the subscribed topics' partition counts (Options.Topics), under the
+//     shard's lock.
+//   - The leader is still elected, told everyone's metadata, and still
+//     syncs; its SyncGroup completes the generation as in Kafka, but what
+//     it sent is ignored: each member gets, and the log stores, its part
+//     of the coordinator's assignment, a ConsumerMemberAssignment at the
+//     version of the member's metadata (at most 3), without user data.
+//   - Eager protocols get the assignor's answer as it is. An eager member
+//     revoked everything before joining, so what it was given last
+//     generation stands for what it owns (sdk.GroupMember.Owned, with the
+//     previous generation), and sticky assignors stick.
+//   - Cooperative protocols (the selected protocol is
+//     "cooperative-sticky", or the assignor is): a partition the assignor
+//     gives to one member while another still lists it as owned goes to
+//     nobody this generation. Its owner, not given it, revokes it and
+//     rejoins, and the next rebalance hands it out (KIP-429): a change
+//     settles in two rebalances, and no partition is ever consumed by two
+//     members at once.
+//   - If the assignor is not registered, a member's metadata does not
+//     decode, the assignor fails or its answer fails
+//     sdk.Assignment.Check, the generation gets the leader's assignment,
+//     as without the config, and the failure is logged once (again only
+//     after an assignment has succeeded).
+//   - Other protocol types (Kafka Connect's "connect") are always
+//     assigned by their leader. A Kafka Streams group (protocol type
+//     "consumer", protocol "stream") must not opt in: its assignment's
+//     user data carries its tasks.
+//   - A change of the config takes effect at the group's next rebalance;
+//     it does not start one.
+//
 // A group is classic or consumer: a ConsumerGroupHeartbeat on a classic
 // group with members gets GROUP_ID_NOT_FOUND, a JoinGroup on a consumer
 // group with members INCONSISTENT_GROUP_PROTOCOL (Kafka 4 with
@@ -51,7 +92,9 @@
 // The caller's duties, in order:
 //
 //  1. Open a Coordinator with the configuration, the partition count of
-//     __consumer_offsets and, for tests, a Clock.
+//     __consumer_offsets, the topics and assignors (KIP-848 and
+//     server-side assignment), the classic groups' assignor
+//     (ClassicAssignor) and, for tests, a Clock.
 //  2. When this node becomes leader of a partition of __consumer_offsets,
 //     call Load with a Storage over it, in a goroutine the caller owns:
 //     Load reads the partition and rebuilds its groups; until it returns,

@@ -31,11 +31,14 @@ func (s state) String() string { return stateNames[s] }
 // member metadata lists the subscribed topics.
 const consumerProtocolType = "consumer"
 
-// env is what every state-machine step is given: the time, and the
-// configuration in force for the request.
+// env is what every state-machine step is given: the time, the
+// configuration in force for the request, and what server-side assignment
+// of classic groups needs (nil: none, every group is assigned by its
+// leader).
 type env struct {
-	now time.Time
-	cfg *Config
+	now    time.Time
+	cfg    *Config
+	assign *assignEnv
 }
 
 // joinResult is the answer to a JoinGroup; err nil is success.
@@ -158,6 +161,16 @@ type group struct {
 	newMemberAdded bool
 
 	offsets map[tp]committed
+
+	// Server-side assignment (classic_assign.go): the assignment the
+	// coordinator computed for the current generation, handed out in
+	// place of the leader's (nil: the leader's), and the assignor that
+	// computed it; a failure for the shard to log, and whether one has
+	// been logged since the last success (a failure is logged once).
+	serverAssignment    map[string][]byte
+	serverAssignor      string
+	assignFailure       *assignFailure
+	assignFailureLogged bool
 
 	// consumer is the group's KIP-848 state when it is a consumer group
 	// (consumer.go); nil for a classic group. A consumer group keeps the

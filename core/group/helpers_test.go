@@ -168,18 +168,19 @@ func protocols(names ...string) []kmsg.JoinGroupRequestProtocol {
 // sm drives a group's state machine directly: no coordinator, no
 // goroutines, time moved by hand.
 type sm struct {
-	t   *testing.T
-	g   *group
-	now time.Time
-	cfg Config
-	ids int
+	t      *testing.T
+	g      *group
+	now    time.Time
+	cfg    Config
+	assign *assignEnv // server-side assignment; nil for none
+	ids    int
 }
 
 func newSM(t *testing.T) *sm {
 	return &sm{t: t, g: newGroup("g", t0), now: t0, cfg: testConfig()}
 }
 
-func (s *sm) env() env { return env{now: s.now, cfg: &s.cfg} }
+func (s *sm) env() env { return env{now: s.now, cfg: &s.cfg, assign: s.assign} }
 
 // advance moves time and runs what is due.
 func (s *sm) advance(d time.Duration) {

@@ -12,7 +12,8 @@ import (
 	"github.com/weirmq/weir/core/controller"
 )
 
-// handleDescribeConfigs lists the configs of topics and of this broker.
+// handleDescribeConfigs lists the configs of topics, of this broker and of
+// groups.
 //
 // A topic config's value comes from the topic's override
 // (DYNAMIC_TOPIC_CONFIG), weir.toml (STATIC_BROKER_CONFIG: [topic_defaults]
@@ -21,8 +22,11 @@ import (
 // image (DYNAMIC_DEFAULT_BROKER_CONFIG: Weir keeps no per-broker dynamic
 // configs yet), weir.toml, or the default. The broker resource is named by
 // this node's ID, or "" for the cluster-wide dynamic defaults (only the
-// overrides are listed then, as Kafka); another name is INVALID_REQUEST.
-// Synonyms, when asked for, list every level that sets the config, most
+// overrides are listed then, as Kafka); another name is INVALID_REQUEST. A
+// GROUP resource (KIP-848) lists the group configs (weir.assignor) of any
+// group id, existing or not: the group's override (GROUP_CONFIG), else its
+// broker synonym's value (weir.group.assignor: dynamic, weir.toml) or the
+// default (group_configs.go). Synonyms, when asked for, list every level that sets the config, most
 // specific first; nothing is read-only or sensitive.
 func (b *Broker) handleDescribeConfigs(_ context.Context, _ *requestContext, kreq kmsg.Request) (any, error) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
@@ -83,7 +87,8 @@ func (dc describedConfig) response(req *kmsg.DescribeConfigsRequest) kmsg.Descri
 	return c
 }
 
-// describeResource returns the configs of a TOPIC or BROKER resource.
+// describeResource returns the configs of a TOPIC, BROKER or GROUP
+// resource.
 func (b *Broker) describeResource(img *controller.Image, typ kmsg.ConfigResourceType, name string) ([]describedConfig, error) {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
@@ -98,8 +103,10 @@ func (b *Broker) describeResource(img *controller.Image, typ kmsg.ConfigResource
 			return nil, err
 		}
 		return b.describeBrokerConfigs(img, !clusterDefault)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.describeGroupConfigs(img, name)
 	}
-	return nil, refuse(kerr.InvalidRequest, "config resource type %v is not supported; Weir has TOPIC and BROKER configs", typ)
+	return nil, refuse(kerr.InvalidRequest, "config resource type %v is not supported; Weir has TOPIC, BROKER and GROUP configs", typ)
 }
 
 // brokerResource checks a BROKER resource name: "" is the cluster-wide

@@ -17,7 +17,9 @@ import (
 // in the request (the legacy, non-incremental API): overrides it does not
 // list are removed. A TOPIC resource changes the topic's overrides; a
 // BROKER resource ("" or this node's ID) the cluster-wide dynamic broker
-// configs, which are all Weir keeps. Every value is checked against the
+// configs, which are all Weir keeps; a GROUP resource the group's
+// overrides (weir.assignor, which must name a registered assignor or be
+// ""). Every value is checked against the
 // config table (INVALID_CONFIG, naming the key); validate_only checks, the
 // controller's rules included, and changes nothing.
 func (b *Broker) handleAlterConfigs(ctx context.Context, _ *requestContext, kreq kmsg.Request) (any, error) {
@@ -69,10 +71,11 @@ func resourceKey(typ kmsg.ConfigResourceType, name string) string {
 
 // configTarget is a resource whose config overrides are being changed.
 type configTarget struct {
-	what    string // for messages: `topic "x"` or "broker configs"
+	what    string // for messages: `topic "x"`, "broker configs" or `group "g"`
 	table   *config.Table
-	isTopic bool
+	typ     kmsg.ConfigResourceType
 	topic   controller.Topic  // the topic, for TOPIC resources
+	group   string            // the group, for GROUP resources
 	current map[string]string // the overrides now; read-only
 }
 
@@ -84,14 +87,19 @@ func (b *Broker) configTarget(img *controller.Image, typ kmsg.ConfigResourceType
 		if !ok {
 			return configTarget{}, refuse(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 		}
-		return configTarget{what: fmt.Sprintf("topic %q", name), table: config.TopicTable(), isTopic: true, topic: t, current: t.Configs}, nil
+		return configTarget{what: fmt.Sprintf("topic %q", name), table: config.TopicTable(), typ: typ, topic: t, current: t.Configs}, nil
 	case kmsg.ConfigResourceTypeBroker:
 		if _, err := b.brokerResource(name); err != nil {
 			return configTarget{}, err
 		}
-		return configTarget{what: "broker configs", table: config.BrokerTable(), current: img.BrokerConfigs()}, nil
+		return configTarget{what: "broker configs", table: config.BrokerTable(), typ: typ, current: img.BrokerConfigs()}, nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if err := groupResource(name); err != nil {
+			return configTarget{}, err
+		}
+		return configTarget{what: fmt.Sprintf("group %q", name), table: config.GroupTable(), typ: typ, group: name, current: img.GroupConfigs(name)}, nil
 	}
-	return configTarget{}, refuse(kerr.InvalidRequest, "config resource type %v is not supported; Weir has TOPIC and BROKER configs", typ)
+	return configTarget{}, refuse(kerr.InvalidRequest, "config resource type %v is not supported; Weir has TOPIC, BROKER and GROUP configs", typ)
 }
 
 // alterResource replaces the overrides of a resource with what change
@@ -114,8 +122,11 @@ func (b *Broker) alterResource(ctx context.Context, typ kmsg.ConfigResourceType,
 		return nil
 	}
 	var cmd controller.Command = &controller.AlterBrokerConfigs{Set: set, Delete: del}
-	if tg.isTopic {
+	switch tg.typ {
+	case kmsg.ConfigResourceTypeTopic:
 		cmd = &controller.AlterTopicConfigs{TopicID: tg.topic.ID, Set: set, Delete: del}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		cmd = &controller.AlterGroupConfigs{Group: tg.group, Set: set, Delete: del}
 	}
 	if validateOnly {
 		_, _, err := img.Apply(cmd)
@@ -129,14 +140,19 @@ func (b *Broker) alterResource(ctx context.Context, typ kmsg.ConfigResourceType,
 }
 
 // checkConfigs checks a resource's new override set as a whole: known
-// names, valid values, and the rules between configs (a topic's
-// min.compaction.lag.ms not above max.compaction.lag.ms, ...).
+// names, valid values, the rules between configs (a topic's
+// min.compaction.lag.ms not above max.compaction.lag.ms, ...), and that
+// an assignor being named (weir.assignor, weir.group.assignor) is
+// registered.
 func (b *Broker) checkConfigs(tg configTarget, next map[string]string) error {
-	if tg.isTopic {
+	switch tg.typ {
+	case kmsg.ConfigResourceTypeTopic:
 		if _, err := b.opts.Config.DescribeTopic(next); err != nil {
 			return refuse(kerr.InvalidConfig, "%s: invalid config %v", tg.what, err)
 		}
 		return nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.checkGroupConfigs(tg, next)
 	}
 	cfg, err := withDynamicBrokerConfigs(b.opts.Config, next)
 	if err != nil {
@@ -144,6 +160,12 @@ func (b *Broker) checkConfigs(tg configTarget, next map[string]string) error {
 	}
 	if _, err := cfg.DescribeBroker(); err != nil {
 		return refuse(kerr.InvalidConfig, "%s: invalid config %v", tg.what, err)
+	}
+	if v, ok := next[config.ConfigWeirGroupAssignor]; ok && v != tg.current[config.ConfigWeirGroupAssignor] {
+		name := cfg.Broker[config.ConfigWeirGroupAssignor].String()
+		if err := b.checkAssignorName(name); err != nil {
+			return refuse(kerr.InvalidConfig, "%s: invalid config %q = %q: %v", tg.what, config.ConfigWeirGroupAssignor, v, err)
+		}
 	}
 	return nil
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/weirmq/weir/core/config"
 )
 
-// handleIncrementalAlterConfigs changes single config overrides of topics
-// and of the cluster-wide dynamic broker configs (resources as in
-// AlterConfigs): SET one, DELETE one (back to weir.toml's value or the
+// handleIncrementalAlterConfigs changes single config overrides of topics,
+// of the cluster-wide dynamic broker configs and of groups (resources as
+// in AlterConfigs): SET one, DELETE one (back to weir.toml's value or the
 // default), APPEND items to or SUBTRACT items from a list config such as
 // cleanup.policy, starting from the value in effect. The resulting
 // overrides are checked as a whole; a bad one is INVALID_CONFIG naming the
@@ -116,9 +116,15 @@ func (b *Broker) listValue(tg configTarget, next map[string]string, name string)
 		entries []config.Entry
 		err     error
 	)
-	if tg.isTopic {
+	switch tg.typ {
+	case kmsg.ConfigResourceTypeTopic:
 		entries, err = b.opts.Config.DescribeTopic(nil)
-	} else {
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if d, ok := tg.table.Lookup(name); ok { // (no group config is a list yet)
+			return d.Default.List(), nil
+		}
+		return nil, nil
+	default:
 		entries, err = b.opts.Config.DescribeBroker()
 	}
 	if err != nil {

@@ -46,8 +46,9 @@ type Options struct {
 
 	// Assignors finds the server-side assignors of KIP-848 consumer
 	// groups by name (cmd/weir passes its sdk.Registry, built-ins
-	// registered). nil: ConsumerGroupHeartbeat and ConsumerGroupDescribe
-	// are not offered. (weir: KIP-848)
+	// registered), and those classic groups name in weir.assignor. nil:
+	// ConsumerGroupHeartbeat and ConsumerGroupDescribe are not offered,
+	// and no group config may name an assignor. (weir: KIP-848)
 	Assignors assignorRegistry
 
 	// groupConfigForTesting adjusts the group coordinator's configuration
@@ -109,6 +110,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: opts, nodeID: cfg.NodeID, logger: opts.Logger}
+	if err := b.checkAssignorName(brokerCfg.WeirGroupAssignor); err != nil {
+		return nil, fmt.Errorf("[broker] %q = %q: %w", config.ConfigWeirGroupAssignor, brokerCfg.WeirGroupAssignor, err)
+	}
 	b.mu.partitions = map[topicPartition]*partition.Partition{}
 	b.mu.topicIDs = map[string]controller.TopicID{}
 	b.mu.topicCfgs = map[string]config.Topic{}

@@ -31,8 +31,10 @@ func (b *Broker) openGroups() {
 		Partitions: b.offsetsPartitions,
 		Codecs:     b.opts.Codecs,
 		Logger:     b.logger,
-		Topics:     b.groupTopics, // weir: KIP-848
+		Topics:     b.groupTopics, // weir: KIP-848, and server-side assignment of classic groups
 		Assignors:  b.opts.Assignors,
+
+		ClassicAssignor: b.classicAssignor, // weir: server-side assignment of classic groups (group_configs.go)
 	})
 }
 
