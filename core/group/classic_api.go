@@ -100,29 +100,8 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest, clie
 	if wait == nil {
 		return res
 	}
-	select {
-	case res := <-wait:
-		return res
-	case <-ctx.Done():
-	}
-	// The request is abandoned (the broker is closing): the member no
-	// longer waits, so it must rejoin in time like any other.
-	sh.mu.Lock()
-	if sh.current(g) {
-		for _, m := range g.members {
-			if m.join == wait {
-				m.join = nil
-			}
-		}
-		sh.settle(c.env(), g)
-	}
-	sh.mu.Unlock()
-	select {
-	case res := <-wait:
-		return res
-	default:
-		return fail(kerr.CoordinatorNotAvailable)
-	}
+	return awaitParked(ctx, c, sh, g, wait, func(m *member) *chan joinResult { return &m.join },
+		fail(kerr.CoordinatorNotAvailable))
 }
 
 // SyncGroup hands the leader's assignment to every member; a follower
@@ -173,27 +152,8 @@ func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) sync
 	if wait == nil {
 		return res
 	}
-	select {
-	case res := <-wait:
-		return res
-	case <-ctx.Done():
-	}
-	sh.mu.Lock()
-	if sh.current(g) {
-		for _, m := range g.members {
-			if m.sync == wait {
-				m.sync = nil
-			}
-		}
-		sh.settle(c.env(), g)
-	}
-	sh.mu.Unlock()
-	select {
-	case res := <-wait:
-		return res
-	default:
-		return syncResult{err: kerr.CoordinatorNotAvailable}
-	}
+	return awaitParked(ctx, c, sh, g, wait, func(m *member) *chan syncResult { return &m.sync },
+		syncResult{err: kerr.CoordinatorNotAvailable})
 }
 
 // storeAssignment writes the group with the leader's assignment and then
@@ -446,4 +406,34 @@ func errCode(err *kerr.Error) int16 {
 		return 0
 	}
 	return err.Code
+}
+
+// awaitParked waits for the answer to a parked JoinGroup or SyncGroup. If
+// the request is abandoned first (its context ends: the broker is closing),
+// the member no longer waits — slot finds the member's parking place — so
+// it must come back in time like any other, and the group is settled
+// without it. An answer that raced the abandonment still wins; otherwise
+// abandoned is returned.
+func awaitParked[T any](ctx context.Context, c *Coordinator, sh *shard, g *group, wait chan T, slot func(*member) *chan T, abandoned T) T {
+	select {
+	case res := <-wait:
+		return res
+	case <-ctx.Done():
+	}
+	sh.mu.Lock()
+	if sh.current(g) {
+		for _, m := range g.members {
+			if p := slot(m); *p == wait {
+				*p = nil
+			}
+		}
+		sh.settle(c.env(), g)
+	}
+	sh.mu.Unlock()
+	select {
+	case res := <-wait:
+		return res
+	default:
+		return abandoned
+	}
 }
