@@ -107,6 +107,26 @@ func (f *clientFlags) admin(ctx context.Context, cmd *cobra.Command) (*kadm.Clie
 	return adm, nil
 }
 
+// adminSession is what an admin command starts with: an admin client and a
+// context bounded by --timeout. done closes both; call it when finished.
+func (f *clientFlags) adminSession(cmd *cobra.Command) (context.Context, *kadm.Client, func(), error) {
+	adm, err := f.admin(cmd.Context(), cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := f.requestContext(cmd.Context())
+	return ctx, adm, func() { cancel(); adm.Close() }, nil
+}
+
+// helpOrUnknown is the RunE of a parent command (weir topic, weir group):
+// help when run alone, a usage error for an unknown subcommand.
+func helpOrUnknown(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return cmd.Help()
+}
+
 // requestContext bounds one request by --timeout.
 func (f *clientFlags) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.timeout)

@@ -31,12 +31,7 @@ Broker errors are shown by their Kafka name and the broker's message, e.g.
 "NON_EMPTY_GROUP: The group is not empty.", and make the command exit with
 status 1.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
+		RunE: helpOrUnknown,
 	}
 	addClientFlags(cmd, &cf)
 	cmd.AddCommand(
@@ -139,13 +134,11 @@ the exit status is 1.`,
 			if err := checkOutputFormat(cmd, format); err != nil {
 				return err
 			}
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			listed, lerr := adm.ListGroups(ctx, want...)
 			if partialOK(lerr) != nil {
 				return fmt.Errorf("listing groups: %w", lerr)
@@ -196,13 +189,11 @@ is not an error.`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := uniqueStrings(args)
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			rs, derr := adm.DeleteGroups(ctx, names...)
 			if partialOK(derr) != nil {
 				return fmt.Errorf("deleting groups: %w", derr)

@@ -82,13 +82,11 @@ shown; the exit status is then 1.`,
 			if err := checkOutputFormat(cmd, format); err != nil {
 				return err
 			}
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			descs, errs := describeGroups(ctx, adm, uniqueStrings(args))
 			out := cmd.OutOrStdout()
 			if format == "json" {

@@ -181,13 +181,11 @@ func runResetOffsets(cmd *cobra.Command, cf *clientFlags, f *resetFlags, group s
 	if f.partition < -1 {
 		return usageError(cmd, "--partition must be 0 or more (or -1 for all), got %d", f.partition)
 	}
-	adm, err := cf.admin(cmd.Context(), cmd)
+	ctx, adm, done, err := cf.adminSession(cmd)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext(cmd.Context())
-	defer cancel()
+	defer done()
 
 	active, err := groupActivity(ctx, adm, group)
 	if err != nil {

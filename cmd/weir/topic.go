@@ -29,12 +29,7 @@ Broker errors are shown by their Kafka name and the broker's message, e.g.
 "TOPIC_ALREADY_EXISTS: Topic 'orders' already exists.", and make the
 command exit with status 1.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
+		RunE: helpOrUnknown,
 	}
 	addClientFlags(cmd, &cf)
 	cmd.AddCommand(
@@ -77,13 +72,11 @@ defaults (num.partitions, default.replication.factor) apply.`,
 				}
 				cfgs[k] = &v
 			}
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			rs, err := adm.CreateTopics(ctx, partitions, replication, cfgs, name)
 			if err != nil {
 				return fmt.Errorf("creating topic %q: %w", name, err)
@@ -125,13 +118,11 @@ func newTopicListCommand(cf *clientFlags) *cobra.Command {
 factor. Internal topics (such as __consumer_offsets) are hidden unless --all.`,
 		Args: argsOrUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			var tds kadm.TopicDetails
 			if all {
 				tds, err = adm.ListTopicsWithInternal(ctx)
@@ -170,13 +161,11 @@ the exit status is then 1.`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := uniqueStrings(args)
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			tds, err := adm.ListTopicsWithInternal(ctx, names...)
 			if err != nil {
 				return fmt.Errorf("describing topics: %w", err)
@@ -319,13 +308,11 @@ Partitions are changed first, then configs.`,
 				}
 				ops = append(ops, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 			}
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			out := cmd.OutOrStdout()
 			if setPartitions {
 				rs, err := adm.UpdatePartitions(ctx, partitions, name)
@@ -382,13 +369,11 @@ With --if-exists a topic that does not exist is not an error.`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := uniqueStrings(args)
-			adm, err := cf.admin(cmd.Context(), cmd)
+			ctx, adm, done, err := cf.adminSession(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			rs, err := adm.DeleteTopics(ctx, names...)
 			if err != nil {
 				return fmt.Errorf("deleting topics: %w", err)
