@@ -1,8 +1,8 @@
 // Package sdk is the contract between Weir and the code that extends it.
 //
-// Each extension point is one interface in its own file: Codec (codec.go)
-// and Assignor (assignor.go) today, with Partitioner and CompactionFilter
-// joining them as the broker grows. Implementations — the built-ins in codecs/, partitioners/
+// Each extension point is one interface in its own file: Partitioner
+// (partitioner.go), Assignor (assignor.go), CompactionFilter
+// (compaction.go) and Codec (codec.go). Implementations — the built-ins in codecs/, partitioners/
 // and assignors/, and WASM or go-plugin modules loaded by plugins/ — are
 // handed to the engine through a Registry value built at start-up; there is
 // no global registry.

@@ -13,9 +13,11 @@ import (
 type Registry struct {
 	mu struct {
 		sync.RWMutex
-		codecs     map[string]Codec
-		codecsByID map[CompressionID]Codec
-		assignors  map[string]Assignor
+		codecs       map[string]Codec
+		codecsByID   map[CompressionID]Codec
+		assignors    map[string]Assignor
+		partitioners map[string]Partitioner
+		filters      map[string]CompactionFilter
 	}
 }
 
@@ -25,6 +27,8 @@ func NewRegistry() *Registry {
 	r.mu.codecs = make(map[string]Codec)
 	r.mu.codecsByID = make(map[CompressionID]Codec)
 	r.mu.assignors = make(map[string]Assignor)
+	r.mu.partitioners = make(map[string]Partitioner)
+	r.mu.filters = make(map[string]CompactionFilter)
 	return r
 }
 
@@ -94,4 +98,56 @@ func (r *Registry) Assignor(name string) (Assignor, bool) {
 	defer r.mu.RUnlock()
 	a, ok := r.mu.assignors[name]
 	return a, ok
+}
+
+// RegisterPartitioner adds p under its Name. It returns an error, and
+// changes nothing, if p is nil, its name is empty, or its name is already
+// taken.
+func (r *Registry) RegisterPartitioner(p Partitioner) error {
+	if p == nil {
+		return fmt.Errorf("sdk: register partitioner: nil partitioner")
+	}
+	return register(r, r.mu.partitioners, "partitioner", p.Name(), p)
+}
+
+// Partitioner returns the partitioner registered under name, and whether
+// there is one.
+func (r *Registry) Partitioner(name string) (Partitioner, bool) {
+	return lookup(r, r.mu.partitioners, name)
+}
+
+// RegisterCompactionFilter adds f under its Name. It returns an error, and
+// changes nothing, if f is nil, its name is empty, or its name is already
+// taken.
+func (r *Registry) RegisterCompactionFilter(f CompactionFilter) error {
+	if f == nil {
+		return fmt.Errorf("sdk: register compaction filter: nil filter")
+	}
+	return register(r, r.mu.filters, "compaction filter", f.Name(), f)
+}
+
+// CompactionFilter returns the compaction filter registered under name, and
+// whether there is one.
+func (r *Registry) CompactionFilter(name string) (CompactionFilter, bool) {
+	return lookup(r, r.mu.filters, name)
+}
+
+func register[T any](r *Registry, m map[string]T, kind, name string, v T) error {
+	if name == "" {
+		return fmt.Errorf("sdk: register %s: empty name (%T)", kind, v)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := m[name]; ok {
+		return fmt.Errorf("sdk: register %s %q: name already registered", kind, name)
+	}
+	m[name] = v
+	return nil
+}
+
+func lookup[T any](r *Registry, m map[string]T, name string) (T, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := m[name]
+	return v, ok
 }

@@ -123,6 +123,7 @@ func (b *Broker) partitionGauges() []partitionGauge {
 // and /readyz (the broker serves Kafka).
 type HTTPServer struct {
 	srv *http.Server
+	mux *http.ServeMux
 	ln  net.Listener
 }
 
@@ -142,7 +143,7 @@ func ServeHTTP(addr string, m *Metrics, ready func() bool, logger *slog.Logger) 
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	h := &HTTPServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	h := &HTTPServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mux: mux, ln: ln}
 	go func() {
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http listener", "err", err)
@@ -150,6 +151,13 @@ func ServeHTTP(addr string, m *Metrics, ready func() bool, logger *slog.Logger) 
 	}()
 	return h, nil
 }
+
+// Handle adds a route to the listener, as http.ServeMux.Handle does (the
+// pattern may name a method: "POST /v1/topics/{topic}/records"). Other
+// parts of the node — the admin API, plugins, the NATS bridge — add their
+// routes this way. It panics, as ServeMux does, on a pattern that is
+// invalid or already taken. Safe for concurrent use.
+func (h *HTTPServer) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
 
 // Addr returns the bound address.
 func (h *HTTPServer) Addr() net.Addr { return h.ln.Addr() }
