@@ -1,6 +1,10 @@
-// Package partitioners will hold the built-in partitioners — murmur2 as the
-// Java client computes it, round-robin and uniform-sticky — each an
-// sdk.Partitioner registered by name at start-up. Weir's own producers
-// (CLI, HTTP, NATS bridge) use a topic's partitioner; standard Kafka clients
-// keep choosing partitions themselves. Empty until the plugins issue lands.
+// Package partitioners holds the built-in partitioners, each an
+// sdk.Partitioner: "murmur2" (keyed records placed exactly as the Java
+// client places them; the default), "roundrobin" and "uniform-sticky"
+// (KIP-794). Register adds them to an sdk.Registry at start-up.
+//
+// Weir's own producers (`weir produce`, the HTTP produce endpoint, the NATS
+// bridge, the Go helper for franz-go) use a topic's partitioner, named by
+// its weir.partitioner config; standard Kafka clients keep choosing
+// partitions themselves unless the topic enforces its partitioner.
 package partitioners
