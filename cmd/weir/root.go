@@ -14,5 +14,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand())
 	root.AddCommand(newGroupCommand())
+	root.AddCommand(newClusterCommand())
 	return root
 }
