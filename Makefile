@@ -9,7 +9,7 @@ TEST_FUZZTIME ?= 3s
 # faster than on a VM disk. Use /dev/shm when it is there.
 TEST_TMPDIR ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
-.PHONY: build run test test-race bench fuzz lint e2e
+.PHONY: build run test test-race bench fuzz lint e2e chaos bench-cluster
 
 build:
 	$(GO) build $(PKGS)
@@ -36,9 +36,25 @@ test-race:
 BENCH_BROKER_TIME ?= 200000x
 
 bench:
-	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench . -skip '^BenchmarkBroker' -benchmem $(PKGS)
+	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench . -skip '^Benchmark(Broker|Cluster)' -benchmem $(PKGS)
 	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench '^BenchmarkBroker(Produce|Consume)$$' -benchtime $(BENCH_BROKER_TIME) -benchmem ./cmd/weir
 	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench '^BenchmarkBrokerRSS$$' -benchtime 1x ./cmd/weir
+	$(MAKE) --no-print-directory bench-cluster
+
+# The long chaos run: three weir processes, RF=3, minISR=2, random faults
+# (SIGKILL, SIGSTOP, network cuts, restarts) for WEIR_CHAOS_DURATION under
+# an idempotent acks=all producer, then every invariant checked and the
+# report printed. `make test` runs the short form (TestChaos, a few faults
+# of each kind). Replay a run with WEIR_CHAOS_SEED=<seed from the report>.
+WEIR_CHAOS_DURATION ?= 5m
+chaos:
+	TMPDIR=$(TEST_TMPDIR) WEIR_CHAOS_DURATION=$(WEIR_CHAOS_DURATION) $(GO) test -count=1 -v -timeout 0 -run '^TestChaos$$' ./cmd/weir
+
+# acks=all produce throughput, 3 brokers with RF=3 against 1 broker with
+# RF=1, as a ratio (part of `make bench`).
+BENCH_CLUSTER_TIME ?= 100000x
+bench-cluster:
+	TMPDIR=$(TEST_TMPDIR) $(GO) test -run '^$$' -bench '^BenchmarkClusterProduce$$' -benchtime $(BENCH_CLUSTER_TIME) -benchmem ./cmd/weir
 
 fuzz:
 	TMPDIR=$(TEST_TMPDIR) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

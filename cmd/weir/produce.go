@@ -3,17 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirmq/weir/producer"
 )
 
 type produceFlags struct {
@@ -23,6 +27,7 @@ type produceFlags struct {
 	partition    int32
 	compression  string
 	nullValue    string
+	httpAddr     string
 }
 
 func newProduceCommand() *cobra.Command {
@@ -41,8 +46,15 @@ record's key and the rest its value; a line without SEP has a null key.
 With --null-value MARKER, a value equal to MARKER is sent as a null value
 (a tombstone for compacted topics).
 
-Records go to the partition the client's default partitioner picks (by key
-hash, or sticky for records without a key) unless --partition is given.
+Records go to the partition the topic's partitioner (its weir.partitioner
+config) picks, unless --partition is given. The built-ins run here:
+murmur2 (the default: by key hash as the Java client, sticky for records
+without a key), uniform-sticky (the same) and roundrobin. A WASM plugin
+partitioner is fetched from the node's HTTP API (--http) and run here, so
+records land exactly where the broker's own producers would put them; a
+go-plugin partitioner runs only inside the broker (use the HTTP produce
+endpoint, POST /v1/topics/TOPIC/records, or --partition). Against a broker
+without weir.partitioner the client's default partitioner is used.
 The producer asks the broker to auto-create a missing topic; brokers with
 auto.create.topics.enable=false answer UNKNOWN_TOPIC_OR_PARTITION instead.
 
@@ -65,6 +77,11 @@ still delivered.`,
 	fl.Int32Var(&f.partition, "partition", -1, "produce every record to this partition; -1 leaves it to the client's default partitioner")
 	fl.StringVar(&f.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fl.StringVar(&f.nullValue, "null-value", "", "send a value equal to this marker as null (off unless given)")
+	httpDef := httpAPIAddrDefault
+	if v := strings.TrimSpace(os.Getenv(httpAPIEnv)); v != "" {
+		httpDef = v
+	}
+	fl.StringVar(&f.httpAddr, "http", httpDef, "the node's HTTP listener, to fetch a plugin partitioner from; $"+httpAPIEnv+" sets the default")
 	return cmd
 }
 
@@ -148,6 +165,14 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, f *produceFlags, topic stri
 	useNull := cmd.Flags().Changed("null-value")
 	sigCtx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if f.partition < 0 {
+		popt, closePartitioner, err := topicPartitioner(sigCtx, cmd, cf, f, topic)
+		if err != nil {
+			return err
+		}
+		defer closePartitioner()
+		opts = append(opts, popt...)
+	}
 	cl, err := cf.connect(sigCtx, cmd, opts...)
 	if err != nil {
 		return err
@@ -254,4 +279,48 @@ func readLines(r io.Reader, lines chan<- []byte, errc chan<- error, done <-chan 
 			return
 		}
 	}
+}
+
+// topicPartitioner returns the client option that places records with
+// the topic's partitioner, and a function releasing it. It asks the
+// cluster for the topic's weir.partitioner (creating the topic when the
+// broker auto-creates topics, as producing would). Built-ins run as
+// franz-go's equivalents; a WASM plugin is fetched from the node's HTTP
+// API. A topic that does not exist yet, or a broker that does not answer
+// (or is not Weir), keeps the client's default partitioner, so that the
+// produce itself reports the problem.
+func topicPartitioner(ctx context.Context, cmd *cobra.Command, cf *clientFlags, f *produceFlags, topic string) ([]kgo.Opt, func(), error) {
+	none := func() {}
+	cl, err := cf.connect(ctx, cmd)
+	if err != nil {
+		return nil, none, err
+	}
+	lctx, cancel := cf.requestContext(ctx)
+	info, err := producer.DescribeTopic(lctx, cl, topic, true)
+	cancel()
+	cl.Close()
+	switch {
+	case errors.Is(err, producer.ErrUnknownTopic):
+		return nil, none, nil
+	case err != nil:
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot read the partitioner of %q (%v); using the client's default\n", topic, err)
+		return nil, none, nil
+	}
+	switch info.Partitioner {
+	case "murmur2", "uniform-sticky":
+		// franz-go's default places keyed records by murmur2 exactly as
+		// these do, and keeps keyless records sticky.
+		return nil, none, nil
+	case "roundrobin":
+		return []kgo.Opt{kgo.RecordPartitioner(kgo.RoundRobinPartitioner())}, none, nil
+	}
+	fctx, cancel := cf.requestContext(ctx)
+	defer cancel()
+	fetched, err := producer.FetchPartitioner(fctx, f.httpAddr, topic, producer.FetchOptions{Logger: newStderrLogger(cmd.ErrOrStderr())})
+	if err != nil {
+		return nil, none, fmt.Errorf("topic %q uses partitioner %q: %w", topic, info.Partitioner, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "placing records with partitioner %s (%s, from %s)\n", info.Partitioner, fetched.Info.Source, f.httpAddr)
+	release := func() { fetched.Close(context.Background()) }
+	return []kgo.Opt{kgo.RecordPartitioner(producer.Partitioner(fetched.Partitioner))}, release, nil
 }

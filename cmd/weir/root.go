@@ -15,5 +15,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand())
 	root.AddCommand(newGroupCommand())
 	root.AddCommand(newClusterCommand())
+	root.AddCommand(newPluginCommand())
+	root.AddCommand(newBridgeCommand())
 	return root
 }

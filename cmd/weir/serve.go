@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +22,9 @@ import (
 	"github.com/weirmq/weir/core/controller"
 	"github.com/weirmq/weir/core/log"
 	"github.com/weirmq/weir/core/server"
+	"github.com/weirmq/weir/partitioners"
+	"github.com/weirmq/weir/plugins"
+	"github.com/weirmq/weir/producer"
 	"github.com/weirmq/weir/sdk"
 )
 
@@ -110,12 +115,28 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	if err := assignors.Register(reg); err != nil { // server-side assignors of KIP-848 groups
 		return err
 	}
+	if err := partitioners.Register(reg); err != nil { // built-ins for weir.partitioner
+		return err
+	}
+	metrics := server.NewMetrics()
+	pluginSet, err := plugins.Load(ctx, cfg, reg, plugins.LoadOptions{ // [[plugins]], registered by name
+		CacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), Logger: logger, Metrics: metrics.Registry(),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, pluginSet.Close(context.Background())) }()
 	logs, err := log.OpenManager(cfg.DataDir, log.ManagerOptions{
 		Logger:                 logger,
 		Codecs:                 reg,
 		RetentionCheckInterval: time.Duration(broker.LogRetentionCheckIntervalMs) * time.Millisecond,
 		FlushCheckInterval:     time.Duration(broker.LogFlushSchedulerIntervalMs) * time.Millisecond,
 		CheckpointInterval:     time.Duration(broker.LogFlushOffsetCheckpointIntervalMs) * time.Millisecond,
+		// The log cleaner; weir.compaction.filter names filters in reg.
+		CleanerThreads:          int(broker.LogCleanerThreads),
+		CleanerBackoff:          time.Duration(broker.LogCleanerBackoffMs) * time.Millisecond,
+		CleanerIOBytesPerSecond: broker.LogCleanerIoMaxBytesPerSecond,
+		CompactionFilters:       reg,
 	})
 	if err != nil {
 		return fmt.Errorf("opening data directory %s: %w", cfg.DataDir, err)
@@ -136,16 +157,31 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	}
 	defer func() { err = errors.Join(err, meta.Close()) }()
 
-	metrics := server.NewMetrics()
 	var ready atomic.Bool
 	httpSrv, err := server.ServeHTTP(cfg.Listeners.HTTP, metrics, ready.Load, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, httpSrv.Close()) }()
+	metrics.SetCleanerStats(logs.CleanerStats)
+	httpSrv.Handle("GET /v1/topics/{topic}/cleaner", cleanerStatusHandler(logs))
 
-	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Logger: logger, Metrics: metrics})
+	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Partitioners: reg, Logger: logger, Metrics: metrics})
 	if err != nil {
+		return err
+	}
+	prod, err := producer.Open(producer.Options{Seeds: []string{b.Addr().String()}, Partitioners: reg, Modules: pluginSet, Logger: logger})
+	if err != nil {
+		b.Close()
+		return err
+	}
+	defer prod.Close()
+	prod.Routes(httpSrv)      // POST /v1/topics/{topic}/records, GET /v1/topics/{topic}/partitioner
+	pluginSet.Routes(httpSrv) // GET /v1/plugins, POST /v1/plugins/{name}/reload
+	// [[bridge.nats]] routes, producing to this node; GET /v1/bridge/status.
+	stopBridge, err := startBridge(cfg, b.Addr().String(), reg, metrics.Registry(), httpSrv, logger)
+	if err != nil {
+		b.Close()
 		return err
 	}
 	ready.Store(true)
@@ -156,8 +192,25 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	<-ctx.Done()
 	logger.Info("shutting down")
 	ready.Store(false)
+	stopBridge() // writes what it has in flight while the broker still takes it
 	if err := b.Close(); err != nil {
 		logger.Warn("closing the Kafka listener", "err", err)
 	}
 	return nil
+}
+
+// cleanerStatusHandler answers GET /v1/topics/{topic}/cleaner with the log
+// cleaner's state of each of the topic's partitions this node hosts, as
+// JSON (`weir topic describe` shows the dirty ratios); 404 when it hosts
+// none.
+func cleanerStatusHandler(logs *log.Manager) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := logs.CleanerStatus(r.PathValue("topic"))
+		if len(st) == 0 {
+			http.Error(w, "no partition of this topic is hosted here", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"partitions": st})
+	})
 }

@@ -1,19 +1,26 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weirmq/weir/core/log"
 )
 
 func newTopicCommand() *cobra.Command {
@@ -149,6 +156,7 @@ factor. Internal topics (such as __consumer_offsets) are hidden unless --all.`,
 }
 
 func newTopicDescribeCommand(cf *clientFlags) *cobra.Command {
+	var httpAddr string
 	cmd := &cobra.Command{
 		Use:   "describe NAME...",
 		Short: "Show topics' partitions, replicas, ISR, offsets and non-default configs",
@@ -157,7 +165,11 @@ replicas, in-sync replicas, log start offset and log end offset (from
 ListOffsets); then the topic's configs whose value is not the built-in default
 (from DescribeConfigs), with where each comes from when that is not the topic
 itself. A topic that does not exist is reported and the others still shown;
-the exit status is then 1.`,
+the exit status is then 1.
+
+When a Weir node's HTTP listener answers at --http, a DIRTY-RATIO column
+shows each compacted partition's share of cleanable bytes the log cleaner
+has not compacted yet (not part of any Kafka API); otherwise it is left out.`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := uniqueStrings(args)
@@ -207,32 +219,84 @@ the exit status is then 1.`,
 				if cerr == nil && rc.Err != nil {
 					cerr = withBrokerMessage(rc.Err, rc.ErrMessage)
 				}
-				if err := writeTopicDescription(out, tds[n], starts, ends, rc, cerr); err != nil {
+				dirty := fetchDirtyRatios(cmd.Context(), httpAddr, n, min(cf.timeout, 2*time.Second))
+				if err := writeTopicDescription(out, tds[n], starts, ends, rc, cerr, dirty); err != nil {
 					return err
 				}
 			}
 			return errors.Join(errs...)
 		},
 	}
+	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:9094", "a Weir node's HTTP listener (host:port), for the log cleaner's dirty ratios")
 	return cmd
+}
+
+// fetchDirtyRatios asks a Weir node's HTTP listener for the log cleaner's
+// state of topic's partitions: the dirty ratio of each compacted one, -1
+// for the others. nil when the listener does not answer with it.
+func fetchDirtyRatios(ctx context.Context, addr, topic string, timeout time.Duration) map[int32]float64 {
+	if addr == "" {
+		return nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/topics/"+url.PathEscape(topic)+"/cleaner", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Partitions []log.PartitionCleanerState `json:"partitions"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&body) != nil {
+		return nil
+	}
+	out := make(map[int32]float64, len(body.Partitions))
+	for _, p := range body.Partitions {
+		out[p.Partition] = -1
+		if p.Compact {
+			out[p.Partition] = p.DirtyRatio
+		}
+	}
+	return out
 }
 
 // writeTopicDescription writes one topic's block of `weir topic describe`.
 // cerr is the error, if any, that kept the topic's configs from loading.
-func writeTopicDescription(w io.Writer, td kadm.TopicDetail, starts, ends kadm.ListedOffsets, rc kadm.ResourceConfig, cerr error) error {
+// dirty, when not nil, adds the log cleaner's dirty ratio per partition (-1
+// for a partition that is not compacted).
+func writeTopicDescription(w io.Writer, td kadm.TopicDetail, starts, ends kadm.ListedOffsets, rc kadm.ResourceConfig, cerr error, dirty map[int32]float64) error {
 	fmt.Fprintf(w, "Topic: %s\n", td.Topic)
 	fmt.Fprintf(w, "  ID: %s  Partitions: %d  Replication factor: %d  Internal: %t\n",
 		base64.RawURLEncoding.EncodeToString(td.ID[:]), len(td.Partitions), td.Partitions.NumReplicas(), td.IsInternal)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tLOG-START\tLOG-END")
+	header := "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tLOG-START\tLOG-END"
+	if dirty != nil {
+		header += "\tDIRTY-RATIO"
+	}
+	fmt.Fprintln(tw, header)
 	for _, p := range td.Partitions.Sorted() {
 		if p.Err != nil {
 			fmt.Fprintf(tw, "  %d\t?\t?\t?\t?\t?\t?\t%v\n", p.Partition, withBrokerMessage(p.Err, ""))
 			continue
 		}
-		fmt.Fprintf(tw, "  %d\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Partition, p.Leader, p.LeaderEpoch,
+		ratio := ""
+		if dirty != nil {
+			ratio = "\t-"
+			if r, ok := dirty[p.Partition]; ok && r >= 0 {
+				ratio = "\t" + strconv.FormatFloat(r, 'f', 2, 64)
+			}
+		}
+		fmt.Fprintf(tw, "  %d\t%d\t%d\t%s\t%s\t%s\t%s%s\n", p.Partition, p.Leader, p.LeaderEpoch,
 			joinInt32s(p.Replicas), joinInt32s(p.ISR),
-			listedOffset(starts, td.Topic, p.Partition), listedOffset(ends, td.Topic, p.Partition))
+			listedOffset(starts, td.Topic, p.Partition), listedOffset(ends, td.Topic, p.Partition), ratio)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

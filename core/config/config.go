@@ -30,6 +30,8 @@ type Config struct {
 
 	Plugins []Plugin // [[plugins]], in file order
 
+	Bridge Bridge // [bridge]: [[bridge.nats]] routes into topics
+
 	// votersDerived: Cluster.Voters was not configured but derived as
 	// this node alone (Default, or a file without voters); Apply keeps it
 	// in step with node_id and the controller listener.
@@ -182,7 +184,7 @@ func Parse(data []byte, source string) (*Config, error) {
 
 // Validate checks c as Parse checks a file's values: node id, data dir,
 // listener addresses, voters, every [broker] and [topic_defaults] value
-// and their relations, and plugins. It returns nil or an ErrorList with
+// and their relations, plugins, and [[bridge.nats]] routes. It returns nil or an ErrorList with
 // every problem; the messages name keys as the file would, without lines.
 func (c *Config) Validate() error {
 	return c.validate(nil).err()

@@ -20,8 +20,8 @@ import (
 // field names one setting the way a user finds it in the file, and is the
 // key under which its line is kept.
 type field struct {
-	section string // "", "listeners", "cluster", "broker", "topic_defaults" or "plugins"
-	elem    int    // 1-based [[plugins]] entry; 0 for none
+	section string // "", "listeners", "cluster", "broker", "topic_defaults", "plugins", "bridge" or "bridge.nats"
+	elem    int    // 1-based [[plugins]] or [[bridge.nats]] entry; 0 for none
 	key     string // key within the section (Kafka name in broker/topic_defaults); "" for the section itself
 	item    int    // 1-based element of an array value (voters); 0 for none
 }
@@ -31,8 +31,8 @@ type field struct {
 func (f field) String() string {
 	var b strings.Builder
 	switch {
-	case f.section == "plugins":
-		b.WriteString("[[plugins]]")
+	case f.section == "plugins" || f.section == natsSection:
+		b.WriteString("[[" + f.section + "]]")
 		if f.elem > 0 {
 			b.WriteString(" #" + strconv.Itoa(f.elem))
 		}
@@ -251,7 +251,7 @@ func unknownHint(key string, known []string, hint string) string {
 	return ""
 }
 
-var topLevelKeys = []string{"node_id", "data_dir", "listeners", "cluster", "broker", "topic_defaults", "plugins"}
+var topLevelKeys = []string{"node_id", "data_dir", "listeners", "cluster", "broker", "topic_defaults", "plugins", "bridge"}
 
 func (d *decoder) decode(doc map[string]any, c *Config) {
 	votersSet := false
@@ -277,6 +277,8 @@ func (d *decoder) decode(doc map[string]any, c *Config) {
 			c.TopicDefaults = d.settings(topicTable, "topic_defaults", x, p)
 		case "plugins":
 			c.Plugins = d.plugins(x, p)
+		case "bridge":
+			d.bridge(x, p, &c.Bridge)
 		default:
 			d.unknown(f, x, "key", topLevelKeys, topLevelHint(k))
 		}
@@ -295,6 +297,8 @@ func topLevelHint(k string) string {
 		return "listener addresses go under [listeners]"
 	case "voters":
 		return "voters go under [cluster]"
+	case "nats":
+		return "NATS bridge routes are [[bridge.nats]] entries"
 	}
 	if _, ok := brokerTable.Lookup(k); ok {
 		return "Kafka broker settings go under [broker]"

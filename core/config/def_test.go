@@ -41,6 +41,7 @@ var kafkaTopicDefaults = []struct {
 	{"unclean.leader.election.enable", "false", TypeBoolean},
 	{"weir.compaction.filter", "", TypeString},
 	{"weir.partitioner", "", TypeString},
+	{"weir.partitioner.enforce", "false", TypeBoolean},
 }
 
 var kafkaBrokerDefaults = []struct {

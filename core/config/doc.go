@@ -6,7 +6,8 @@
 // A node's file (ARCHITECTURE.md §5) sets node_id, data_dir, the
 // [listeners], the controller quorum in [cluster] voters, Kafka broker
 // settings in [broker] and topic config defaults in [topic_defaults] (both
-// by their Kafka names), and [[plugins]]. testdata/full.toml shows every
+// by their Kafka names), [[plugins]], and the NATS bridge's routes in
+// [[bridge.nats]] (Bridge, NATSRoute). testdata/full.toml shows every
 // part. Everything is optional: Default is what `weir serve` runs with and
 // what a file starts from.
 //

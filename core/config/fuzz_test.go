@@ -26,6 +26,8 @@ func FuzzParse(f *testing.F) {
 		"[[plugins]]\n[plugins.config]\na.b.c = 1979-05-27T07:32:00Z\n",
 		"a = [[[[[]]]]]\nb = { c = { d = {} } }\n",
 		"[topic_defaults]\n\"max.compaction.lag.ms\" = 1\n\"min.compaction.lag.ms\" = 2\n",
+		"[[bridge.nats]]\nsubject = \"a.*\"\ntopic = \"t.{2}\"\nkey = \"json:a.b\"\n[[bridge.nats]]\nstream = \"S\"\ndurable = \"d\"\ntopic = \"u\"\ndedupe_window = 0\n",
+		"bridge = { nats = [{ subject = \"a\", topic = \"{1}\", batch_size = 0 }, 1] }\n",
 	} {
 		f.Add([]byte(seed))
 	}

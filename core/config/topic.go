@@ -26,8 +26,9 @@ const (
 
 // Names of Weir's own topic configs.
 const (
-	ConfigWeirPartitioner      = "weir.partitioner"
-	ConfigWeirCompactionFilter = "weir.compaction.filter"
+	ConfigWeirPartitioner        = "weir.partitioner"
+	ConfigWeirPartitionerEnforce = "weir.partitioner.enforce"
+	ConfigWeirCompactionFilter   = "weir.compaction.filter"
 )
 
 // topicTable holds Kafka's topic configs with Kafka's names, types,
@@ -91,6 +92,8 @@ var topicTable = newTable("topic", []spec{
 		doc: "Allow a replica outside the ISR to become leader when no ISR member is left, at the cost of losing acknowledged records."},
 	{name: ConfigWeirPartitioner, typ: TypeString, dflt: "",
 		doc: "The partitioner Weir's own producers (CLI, HTTP, NATS bridge, Go SDK) use for the topic: a built-in or a [[plugins]] entry; empty means murmur2, as the Java client."},
+	{name: ConfigWeirPartitionerEnforce, typ: TypeBoolean, dflt: "false",
+		doc: "Reject (INVALID_RECORD) a produce batch whose keyed records sit on a partition other than the one weir.partitioner chooses for their keys; keyless records, and topics whose partitioner is roundrobin, are not checked."},
 	{name: ConfigWeirCompactionFilter, typ: TypeString, dflt: "",
 		doc: "The compaction filter the log cleaner runs on the topic: a built-in or a [[plugins]] entry; empty means Kafka's rule, keep the latest record per key."},
 })
@@ -154,8 +157,9 @@ type Topic struct {
 	RetentionBytes int64 // retention.bytes; -1 means no limit
 	RetentionMs    int64 // retention.ms; -1 means forever
 
-	WeirPartitioner      string // weir.partitioner; "" for the default
-	WeirCompactionFilter string // weir.compaction.filter; "" for the default
+	WeirPartitioner        string // weir.partitioner; "" for the default
+	WeirPartitionerEnforce bool   // weir.partitioner.enforce
+	WeirCompactionFilter   string // weir.compaction.filter; "" for the default
 }
 
 // newTopic builds a Topic from a complete set of checked values.
@@ -195,6 +199,7 @@ func newTopic(get func(name string) Value) Topic {
 	t.RetentionBytes = get("retention.bytes").Long()
 	t.RetentionMs = get("retention.ms").Long()
 	t.WeirPartitioner = get(ConfigWeirPartitioner).String()
+	t.WeirPartitionerEnforce = get(ConfigWeirPartitionerEnforce).Bool()
 	t.WeirCompactionFilter = get(ConfigWeirCompactionFilter).String()
 	return t
 }

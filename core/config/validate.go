@@ -42,6 +42,7 @@ func (c *Config) validate(w *locator) ErrorList {
 		v.topicRelations(c)
 	}
 	v.plugins(c)
+	v.bridge(c)
 	return v.errs
 }
 

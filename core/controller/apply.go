@@ -68,6 +68,30 @@ func (img *Image) Apply(cmd Command) (*Image, Result, error) {
 		err = next.allocateProducerIDs(c, &res)
 	case *AllocateProducerIDs:
 		err = ptr(c, func(c AllocateProducerIDs) error { return next.allocateProducerIDs(c, &res) })
+	case AlterPartition:
+		err = next.alterPartition(c, &res)
+	case *AlterPartition:
+		err = ptr(c, func(c AlterPartition) error { return next.alterPartition(c, &res) })
+	case FenceBroker:
+		err = next.fenceBroker(c)
+	case *FenceBroker:
+		err = ptr(c, next.fenceBroker)
+	case UnfenceBroker:
+		err = next.unfenceBroker(c)
+	case *UnfenceBroker:
+		err = ptr(c, next.unfenceBroker)
+	case ControlledShutdown:
+		err = next.controlledShutdown(c)
+	case *ControlledShutdown:
+		err = ptr(c, next.controlledShutdown)
+	case ElectLeaders:
+		err = next.electLeaders(c, &res)
+	case *ElectLeaders:
+		err = ptr(c, func(c ElectLeaders) error { return next.electLeaders(c, &res) })
+	case AlterPartitionReassignments:
+		err = next.alterPartitionReassignments(c, &res)
+	case *AlterPartitionReassignments:
+		err = ptr(c, func(c AlterPartitionReassignments) error { return next.alterPartitionReassignments(c, &res) })
 	case nil:
 		err = fail(ErrInvalidCommand, "nil command")
 	default:
@@ -113,14 +137,28 @@ func (next *Image) registerBroker(c RegisterBroker, res *Result) error {
 	case len(c.Rack) > 255:
 		return fail(ErrInvalidBroker, "broker %d: rack is longer than 255 characters", c.ID)
 	}
+	old, existed := next.brokers[c.ID]
 	b := Broker{ID: c.ID, Host: c.Host, Port: c.Port, Rack: c.Rack, Epoch: next.offset}
+	next.putBroker(b)
+	res.BrokerEpoch = b.Epoch
+	e := next.editor()
+	if existed && !old.Fenced {
+		// The registration it replaces was live: that incarnation is
+		// gone, and leads nothing at its old leader epochs.
+		e.leaveBroker(b.ID, false)
+	}
+	e.electLeaderless()
+	e.finish()
+	return nil
+}
+
+// putBroker sets b in the broker map (copy-on-write).
+func (next *Image) putBroker(b Broker) {
 	next.brokers = maps.Clone(next.brokers)
 	if next.brokers == nil {
 		next.brokers = make(map[int32]Broker)
 	}
 	next.brokers[b.ID] = b
-	res.BrokerEpoch = b.Epoch
-	return nil
 }
 
 // ValidateTopicName checks a topic name against Kafka's rules: 1 to 249
@@ -218,7 +256,11 @@ func (next *Image) newPartitions(topic string, first int, assignments [][]int32,
 				return nil, fail(ErrInvalidReplicaAssignment, "partition %s-%d: broker %d is fenced", topic, p, id)
 			}
 		}
-		parts[i] = Partition{Replicas: slices.Clone(replicas), ISR: slices.Clone(replicas), Leader: replicas[0]}
+		leader := int32(-1)
+		if j := slices.IndexFunc(replicas, next.canLead); j >= 0 {
+			leader = replicas[j] // the first, unless it is shutting down
+		}
+		parts[i] = Partition{Replicas: slices.Clone(replicas), ISR: slices.Clone(replicas), Leader: leader}
 	}
 	return parts, nil
 }

@@ -257,7 +257,7 @@ func TestApply(t *testing.T) {
 				if !strings.Contains(err.Error(), tc.inMsg) {
 					t.Errorf("error %q does not contain %q", err, tc.inMsg)
 				}
-				if next != img || res != (Result{}) {
+				if next != img || !reflect.DeepEqual(res, Result{}) {
 					t.Errorf("failed Apply returned a new image or a result %+v", res)
 				}
 				return

@@ -7,8 +7,9 @@ import (
 
 // AssignReplicas returns replica lists for partitions new partitions
 // numbered firstPartition, firstPartition+1, ..., each with
-// replicationFactor distinct brokers chosen among the unfenced brokers of
-// brokers (duplicate IDs count once). It is deterministic.
+// replicationFactor distinct brokers chosen among the live brokers of
+// brokers (neither fenced nor in controlled shutdown; duplicate IDs count
+// once). It is deterministic.
 //
 // Leaders go round-robin: the brokers are put in an order (by ID, or, when
 // any broker has a rack, interleaved by rack: the first broker of each rack,
@@ -28,7 +29,7 @@ import (
 // It returns an error wrapping ErrInvalidPartitions when partitions is
 // below 1 or above MaxPartitions or firstPartition is negative, and
 // ErrInvalidReplicationFactor when replicationFactor is below 1 or above
-// the number of unfenced brokers. The result is the caller's.
+// the number of live brokers. The result is the caller's.
 func AssignReplicas(brokers []Broker, partitions, replicationFactor int, firstPartition int) ([][]int32, error) {
 	if partitions < 1 || partitions > MaxPartitions {
 		return nil, fail(ErrInvalidPartitions, "%d partitions: the count must be between 1 and %d", partitions, MaxPartitions)
@@ -88,12 +89,12 @@ func better(a, b Broker, rackCount map[string]int, prevRack string) bool {
 	return a.Rack != prevRack && b.Rack == prevRack
 }
 
-// placementOrder returns the unfenced brokers, distinct by ID, sorted by
-// ID, then interleaved by rack when any has one.
+// placementOrder returns the live brokers, distinct by ID, sorted by ID,
+// then interleaved by rack when any has one.
 func placementOrder(brokers []Broker) []Broker {
 	live := make([]Broker, 0, len(brokers))
 	for _, b := range brokers {
-		if !b.Fenced {
+		if b.Live() {
 			live = append(live, b)
 		}
 	}

@@ -10,8 +10,10 @@ import (
 
 // Command is one change to the cluster metadata: one of InitCluster,
 // RegisterBroker, CreateTopic, DeleteTopic, CreatePartitions,
-// AlterTopicConfigs, AlterBrokerConfigs, AlterGroupConfigs and
-// AllocateProducerIDs (a value or a pointer to one). Everything Apply needs is in the command — IDs and
+// AlterTopicConfigs, AlterBrokerConfigs, AlterGroupConfigs,
+// AllocateProducerIDs, and the cluster commands FenceBroker,
+// UnfenceBroker, ControlledShutdown, AlterPartition, ElectLeaders and
+// AlterPartitionReassignments (a value or a pointer to one). Everything Apply needs is in the command — IDs and
 // names are chosen by whoever submits it — so that replaying the same
 // commands always gives the same Image. MarshalCommand and
 // UnmarshalCommand give a command's durable form.
@@ -30,7 +32,16 @@ type Command interface {
 // build holds it, so every build that reads it applies it with the same
 // rules, and an older build refuses to decode it (an unknown type) rather
 // than applying it differently. Finish upgrading every node before
-// submitting one. AlterGroupConfigs was added this way.
+// submitting one. AlterGroupConfigs was added this way, and so were the
+// cluster commands (FenceBroker, ..., AlterPartitionReassignments).
+//
+// The cluster commands came with two changes to older commands, also
+// without a new version, because no replicated log predates them: a
+// RegisterBroker that replaces a live registration now moves the old
+// incarnation's leaderships (bumping leader epochs) and elects leaderless
+// partitions, and CreateTopic does not make a broker in controlled
+// shutdown leader. An older single-node metadata.log replays into the
+// same topics and brokers, with leader epochs that can only be higher.
 const CommandVersion = 1
 
 // InitCluster sets the cluster ID. It is the first command of a cluster;
@@ -41,8 +52,14 @@ type InitCluster struct {
 }
 
 // RegisterBroker registers a broker or re-registers it with a new address
-// and rack. The broker's Epoch becomes the Offset of the resulting image,
-// and it is unfenced.
+// and rack; a broker registers on every start. The broker's Epoch becomes
+// the Offset of the resulting image, it is unfenced and out of controlled
+// shutdown, and it keeps its replicas. Leaderless partitions with it in the
+// ISR get it as leader. When the registration it replaces was live (a
+// restart faster than the session timeout), the old incarnation is first
+// fenced as FenceBroker does: partitions it led go to another ISR member,
+// or, when it was the last, stay with it at a new leader epoch, so that a
+// restarted broker never leads at the leader epoch of its previous life.
 type RegisterBroker struct {
 	// ClusterID, when set, must be the image's cluster ID.
 	ClusterID string `json:"cluster_id,omitempty"`
@@ -153,6 +170,18 @@ func newCommand(typ string) Command {
 		return &AlterGroupConfigs{}
 	case "AllocateProducerIDs":
 		return &AllocateProducerIDs{}
+	case "AlterPartition":
+		return &AlterPartition{}
+	case "FenceBroker":
+		return &FenceBroker{}
+	case "UnfenceBroker":
+		return &UnfenceBroker{}
+	case "ControlledShutdown":
+		return &ControlledShutdown{}
+	case "ElectLeaders":
+		return &ElectLeaders{}
+	case "AlterPartitionReassignments":
+		return &AlterPartitionReassignments{}
 	}
 	return nil
 }
@@ -166,6 +195,13 @@ type Result struct {
 	// FirstProducerID is the first ID of the allocated block
 	// (AllocateProducerIDs).
 	FirstProducerID int64
+	// LeaderEpoch and PartitionEpoch are the partition's epochs after an
+	// AlterPartition.
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	// Partitions is the per-partition outcome of ElectLeaders and
+	// AlterPartitionReassignments; the caller's.
+	Partitions []PartitionResult
 }
 
 // envelope is a command's durable form.
@@ -234,6 +270,18 @@ func isNil(cmd Command) bool {
 	case *AlterGroupConfigs:
 		return c == nil
 	case *AllocateProducerIDs:
+		return c == nil
+	case *AlterPartition:
+		return c == nil
+	case *FenceBroker:
+		return c == nil
+	case *UnfenceBroker:
+		return c == nil
+	case *ControlledShutdown:
+		return c == nil
+	case *ElectLeaders:
+		return c == nil
+	case *AlterPartitionReassignments:
 		return c == nil
 	}
 	return false

@@ -32,6 +32,18 @@ func script() []Command {
 		DeleteTopic{ID: id(3)}, // fails: unknown
 		RegisterBroker{ID: 2, Host: "h2b", Port: 9093, Rack: "b"},
 		AlterBrokerConfigs{Delete: []string{"message.max.bytes"}},
+		// The cluster commands. Broker 1 registered at offset 2, 3 at 4.
+		FenceBroker{ID: 3, Epoch: 4},
+		&FenceBroker{ID: 3, Epoch: 3}, // fails: stale epoch
+		UnfenceBroker{ID: 3, Epoch: 4},
+		&ControlledShutdown{ID: 1, Epoch: 2},
+		ElectLeaders{},
+		&ElectLeaders{Unclean: true, Partitions: []TopicPartition{{TopicID: id(1), Partition: 0}, {TopicID: id(1), Partition: 7}}},
+		RegisterBroker{ID: 1, Host: "h1", Port: 9092, Rack: "a"},
+		AlterPartitionReassignments{Reassignments: []Reassignment{{TopicID: id(1), Partition: 1, Replicas: []int32{1, 3}}, {TopicID: id(1), Partition: 2}}},
+		&AlterPartitionReassignments{Reassignments: []Reassignment{{TopicID: id(1), Partition: 3, Replicas: []int32{2, 1}}}},
+		AlterPartition{TopicID: id(1), Partition: 0, BrokerID: 1, BrokerEpoch: 2, ISR: []int32{1}},  // fails: stale broker epoch
+		&AlterPartition{TopicID: id(1), Partition: 9, BrokerID: 1, BrokerEpoch: 2, ISR: []int32{1}}, // fails: unknown partition
 	}
 }
 
@@ -53,8 +65,8 @@ func TestApplyDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ra, rb) {
 		t.Fatalf("the same commands gave different images or results:\n%v\n%v", ra, rb)
 	}
-	if a.Offset() != int64(len(script())-4) {
-		t.Errorf("offset %d, want %d", a.Offset(), len(script())-4)
+	if a.Offset() != int64(len(script())-7) {
+		t.Errorf("offset %d, want %d", a.Offset(), len(script())-7)
 	}
 	if v, _ := a.GroupConfig("billing", "weir.assignor"); v != "range" || a.GroupConfigs("audit") != nil {
 		t.Errorf("group configs: billing %v, audit %v", a.GroupConfigs("billing"), a.GroupConfigs("audit"))

@@ -51,7 +51,42 @@ var (
 	// a bad producer-id count, or that does not decode. It is a bug in
 	// the caller, not a user's mistake (UNKNOWN_SERVER_ERROR).
 	ErrInvalidCommand = errors.New("invalid command")
-	// ErrClosed: the Local controller has been closed.
+	// ErrUnknownBroker: no broker has that ID (BROKER_ID_NOT_REGISTERED).
+	// A broker that gets it from Heartbeat registers again.
+	ErrUnknownBroker = errors.New("unknown broker")
+	// ErrStaleBrokerEpoch: a command or heartbeat carrying a broker epoch
+	// other than the broker's current registration (STALE_BROKER_EPOCH).
+	// A broker that gets it from Heartbeat registers again.
+	ErrStaleBrokerEpoch = errors.New("stale broker epoch")
+	// ErrFencedLeaderEpoch: an AlterPartition from a broker that is not
+	// the partition's leader, or with a leader epoch other than the
+	// partition's (FENCED_LEADER_EPOCH). The leader has been replaced; it
+	// waits for the metadata that says so.
+	ErrFencedLeaderEpoch = errors.New("fenced leader epoch")
+	// ErrInvalidUpdateVersion: an AlterPartition computed from an older
+	// partition epoch (INVALID_UPDATE_VERSION). The leader retries from
+	// the partition's current state.
+	ErrInvalidUpdateVersion = errors.New("invalid update version")
+	// ErrIneligibleReplica: an AlterPartition whose ISR names a broker
+	// that is not a replica, is not registered, is fenced or is shutting
+	// down (INELIGIBLE_REPLICA).
+	ErrIneligibleReplica = errors.New("ineligible replica")
+	// ErrElectionNotNeeded: ElectLeaders for a partition that already has
+	// its preferred leader, or any leader for an unclean election
+	// (ELECTION_NOT_NEEDED). Only in Result.Partitions.
+	ErrElectionNotNeeded = errors.New("election not needed")
+	// ErrPreferredLeaderNotAvailable: a preferred-leader election whose
+	// preferred replica is not live or not in the ISR
+	// (PREFERRED_LEADER_NOT_AVAILABLE). Only in Result.Partitions.
+	ErrPreferredLeaderNotAvailable = errors.New("preferred leader not available")
+	// ErrEligibleLeadersNotAvailable: an unclean election with no live
+	// replica (ELIGIBLE_LEADERS_NOT_AVAILABLE). Only in Result.Partitions.
+	ErrEligibleLeadersNotAvailable = errors.New("eligible leaders not available")
+	// ErrNoReassignmentInProgress: cancelling the reassignment of a
+	// partition that is not being reassigned (NO_REASSIGNMENT_IN_PROGRESS).
+	// Only in Result.Partitions.
+	ErrNoReassignmentInProgress = errors.New("no reassignment in progress")
+	// ErrClosed: the controller (Local or Raft) has been closed.
 	ErrClosed = errors.New("controller closed")
 )
 

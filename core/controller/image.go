@@ -54,10 +54,20 @@ type Broker struct {
 	// Epoch is the image Offset of the broker's latest registration, as
 	// Kafka's broker epoch is the offset of its registration record.
 	Epoch int64 `json:"epoch"`
-	// Fenced brokers get no new replicas and leaderships. Registration
-	// unfences; fencing arrives with heartbeats in the cluster issue.
+	// Fenced brokers get no new replicas and leaderships, and leave every
+	// ISR where another member remains (FenceBroker, when the broker's
+	// session expires). Registration and UnfenceBroker unfence.
 	Fenced bool `json:"fenced,omitempty"`
+	// InControlledShutdown: the broker asked to shut down
+	// (ControlledShutdown). It has handed its leaderships over, left the
+	// ISRs where others remain, and gets no new leaderships and no new
+	// ISR memberships until it registers again.
+	InControlledShutdown bool `json:"in_controlled_shutdown,omitempty"`
 }
+
+// Live reports whether b may lead partitions and join ISRs: it is neither
+// fenced nor shutting down.
+func (b Broker) Live() bool { return !b.Fenced && !b.InControlledShutdown }
 
 // Topic is a topic and its partitions. A Topic read from an Image shares
 // its slices and map with the Image: treat them as read-only, and Clone it
@@ -79,17 +89,42 @@ func (t Topic) Clone() Topic {
 	for i := range t.Partitions {
 		p := &t.Partitions[i]
 		p.Replicas, p.ISR = slices.Clone(p.Replicas), slices.Clone(p.ISR)
+		p.AddingReplicas, p.RemovingReplicas = slices.Clone(p.AddingReplicas), slices.Clone(p.RemovingReplicas)
 	}
 	return t
 }
 
 // Partition is one partition's assignment and leadership.
+//
+// LeaderEpoch goes up by one with every change of leader (including to and
+// from -1, and a leader that registered again after a restart);
+// PartitionEpoch goes up by one with every change of the partition
+// (leader, ISR, replicas), as in Kafka's PartitionChangeRecord.
 type Partition struct {
 	Replicas       []int32 `json:"replicas"` // the first is the preferred leader
 	ISR            []int32 `json:"isr"`
 	Leader         int32   `json:"leader"` // -1 for none
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	PartitionEpoch int32   `json:"partition_epoch"`
+	// AddingReplicas and RemovingReplicas are set while a reassignment
+	// (AlterPartitionReassignments, KIP-455) moves the partition:
+	// Replicas is then the target replicas followed by RemovingReplicas,
+	// AddingReplicas are the target replicas that are new. Both are nil
+	// otherwise.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+}
+
+// Reassigning reports whether a reassignment is moving p.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas returns the replicas p will have once its reassignment
+// completes: Replicas without RemovingReplicas (Replicas when none is
+// ongoing). The slice is the caller's.
+func (p Partition) TargetReplicas() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.RemovingReplicas, r) })
 }
 
 // Image is the cluster metadata after some number of applied commands. An
@@ -180,6 +215,40 @@ func (img *Image) Partition(id TopicID, p int32) (Partition, bool) {
 		return Partition{}, false
 	}
 	return t.Partitions[p], true
+}
+
+// OngoingReassignment is a partition that a reassignment is moving. Its
+// slices are shared with the Image it came from: read-only.
+type OngoingReassignment struct {
+	Topic            string
+	TopicID          TopicID
+	Partition        int32
+	Replicas         []int32 // the target replicas, then RemovingReplicas
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Target returns the replicas the partition will have once the
+// reassignment completes. The slice is the caller's.
+func (r OngoingReassignment) Target() []int32 {
+	return Partition{Replicas: r.Replicas, RemovingReplicas: r.RemovingReplicas}.TargetReplicas()
+}
+
+// Reassignments returns the ongoing partition reassignments (Kafka's
+// ListPartitionReassignments), sorted by topic name and partition. The
+// slice is the caller's; the replica lists are shared with img.
+func (img *Image) Reassignments() []OngoingReassignment {
+	var out []OngoingReassignment
+	for _, name := range img.TopicNames() {
+		t := img.topics[name]
+		for i, p := range t.Partitions {
+			if p.Reassigning() {
+				out = append(out, OngoingReassignment{Topic: t.Name, TopicID: t.ID, Partition: int32(i),
+					Replicas: p.Replicas, AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas})
+			}
+		}
+	}
+	return out
 }
 
 // BrokerConfigs returns the dynamic broker config overrides (cluster-wide,
@@ -289,6 +358,14 @@ func DecodeImage(data []byte) (*Image, error) {
 		for p, part := range t.Partitions {
 			if len(part.Replicas) == 0 {
 				return nil, fail(ErrInvalidCommand, "image: partition %s-%d has no replicas", t.Name, p)
+			}
+			for _, r := range slices.Concat(part.AddingReplicas, part.RemovingReplicas) {
+				if !slices.Contains(part.Replicas, r) {
+					return nil, fail(ErrInvalidCommand, "image: partition %s-%d: reassigned replica %d is not a replica", t.Name, p, r)
+				}
+			}
+			if len(part.TargetReplicas()) == 0 {
+				return nil, fail(ErrInvalidCommand, "image: partition %s-%d: a reassignment removes every replica", t.Name, p)
 			}
 		}
 		if len(t.Configs) == 0 {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirmq/weir/core/config"
@@ -31,6 +33,19 @@ type Config struct {
 	FlushMs            int64 // flush.ms: fsync when the oldest unflushed write is this old
 	MaxMessageBytes    int64 // max.message.bytes: largest batch a leader accepts
 	FileDeleteDelayMs  int64 // file.delete.delay.ms: how long deleted segments stay readable
+
+	// cleanup.policy: Delete applies retention.ms and retention.bytes,
+	// Compact has the log cleaner keep the latest record of each key. Both
+	// may be set ("compact,delete"); with neither, nothing but DeleteRecords
+	// removes data.
+	CleanupDelete  bool
+	CleanupCompact bool
+
+	DeleteRetentionMs      int64   // delete.retention.ms: how long a cleaned tombstone stays
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: dirty share that makes a log worth cleaning
+	MinCompactionLagMs     int64   // min.compaction.lag.ms: records younger than this are not cleaned
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms: dirty records older than this force a clean
+	CompactionFilter       string  // weir.compaction.filter: "" for none
 }
 
 // DefaultConfig returns the topic defaults of the config table (Kafka's).
@@ -50,6 +65,14 @@ func ConfigFromTopic(t config.Topic) Config {
 		FlushMs:            t.FlushMs,
 		MaxMessageBytes:    int64(t.MaxMessageBytes),
 		FileDeleteDelayMs:  t.FileDeleteDelayMs,
+
+		CleanupDelete:          t.CleanupPolicy.Delete,
+		CleanupCompact:         t.CleanupPolicy.Compact,
+		DeleteRetentionMs:      t.DeleteRetentionMs,
+		MinCleanableDirtyRatio: t.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     t.MinCompactionLagMs,
+		MaxCompactionLagMs:     t.MaxCompactionLagMs,
+		CompactionFilter:       t.WeirCompactionFilter,
 	}
 }
 
@@ -73,6 +96,10 @@ type Options struct {
 	// LogStartOffset from the checkpoint; it never goes below the first
 	// segment's base offset.
 	LogStartOffset int64
+	// FirstDirtyOffset from the cleaner's checkpoint: everything below it
+	// was compacted by an earlier cleaning pass. 0 treats the whole log as
+	// dirty.
+	FirstDirtyOffset int64
 }
 
 // AppendInfo describes what an append wrote.
@@ -116,6 +143,16 @@ type Log struct {
 	logger *slog.Logger
 	codecs record.CodecSource
 
+	// cleanMu is held by a cleaning pass of this log, and by retention
+	// when the cleaner runs it, for the whole pass; closing is closed when
+	// Close starts, so a pass gives up early. Lock order: cleanMu, flushMu,
+	// mu.
+	cleanMu   sync.Mutex
+	closing   chan struct{}
+	closeOnce sync.Once
+	// cleanLimit bounds the cleaner: see SetCleanLimit.
+	cleanLimit atomic.Int64
+
 	flushMu sync.Mutex // serialises Flush; taken before mu, never while holding it
 
 	mu struct {
@@ -130,6 +167,10 @@ type Log struct {
 		deleting       []pendingDelete
 		failed         error
 		closed         bool
+		// truncations counts truncations: a cleaning pass that saw another
+		// count does not install its output.
+		truncations uint64
+		cleaner     cleanerState
 	}
 }
 
@@ -155,9 +196,12 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	l := &Log{dir: dir, fs: opts.FS, clock: opts.Clock, logger: opts.Logger.With("dir", dir), codecs: opts.Codecs}
+	l := &Log{dir: dir, fs: opts.FS, clock: opts.Clock, logger: opts.Logger.With("dir", dir), codecs: opts.Codecs,
+		closing: make(chan struct{})}
 	l.mu.cfg = cfg
 	l.mu.lastFlush = l.clock.Now()
+	l.mu.cleaner = newCleanerState(opts.FirstDirtyOffset)
+	l.cleanLimit.Store(math.MaxInt64)
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -174,6 +218,12 @@ func (l *Log) nowMs() int64 { return l.clock.Now().UnixMilli() }
 
 // load scans dir, deletes leftovers and opens the segments.
 func (l *Log) load(opts Options) error {
+	// A cleaning pass that committed its swap before the stop is finished
+	// first; one that did not is undone below with the other leftovers.
+	installed, err := l.recoverSwap()
+	if err != nil {
+		return err
+	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return err
@@ -238,7 +288,7 @@ func (l *Log) load(opts Options) error {
 			}
 			break
 		}
-		needsRecovery := !opts.CleanShutdown && (active || bases[i+1] > opts.RecoveryPoint)
+		needsRecovery := (!opts.CleanShutdown && (active || bases[i+1] > opts.RecoveryPoint)) || installed[base]
 		if !needsRecovery {
 			if err := s.load(active, cfg.SegmentIndexBytes); err != nil {
 				if !errors.Is(err, errNeedsRecovery) {
@@ -291,6 +341,7 @@ func (l *Log) load(opts Options) error {
 		l.mu.logStartOffset = leo
 	}
 	l.mu.recoveryPoint = l.logEndOffsetLocked()
+	l.mu.cleaner.firstDirty = min(max(l.mu.cleaner.firstDirty, 0), l.logEndOffsetLocked())
 	epochs, err := openEpochCache(l.fs, l.dir)
 	if err != nil {
 		return err
@@ -499,7 +550,13 @@ func (l *Log) fail(err error) error {
 func (l *Log) maybeRoll(h record.Header, nowMs int64) error {
 	s := l.active()
 	cfg := &l.mu.cfg
-	if s.canHold(h, cfg.SegmentBytes) && (s.empty() || nowMs-s.rollBase < cfg.SegmentMs-l.jitter(s)) {
+	segmentMs := cfg.SegmentMs
+	if cfg.CleanupCompact && cfg.MaxCompactionLagMs > 0 {
+		// The active segment is never cleaned: roll it in time for
+		// max.compaction.lag.ms to be kept, as Kafka does.
+		segmentMs = min(segmentMs, cfg.MaxCompactionLagMs)
+	}
+	if s.canHold(h, cfg.SegmentBytes) && (s.empty() || nowMs-s.rollBase < segmentMs-l.jitter(s)) {
 		return nil
 	}
 	if s.empty() {
@@ -767,6 +824,13 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, ok bool, err error) {
 // from to the log end, in offset order, until fn returns false. It reads
 // only headers (one pread each); it holds the log's read lock throughout,
 // so it is meant for start-up work such as rebuilding producer state.
+//
+// fn sees each header as its producer wrote it: in a batch the cleaner
+// thinned or emptied (NumRecords below LastOffsetDelta+1), NumRecords is
+// given as LastOffsetDelta+1, the count the leader accepted it with. The
+// cleaner keeps BaseSequence and LastOffsetDelta, so sequence arithmetic on
+// the header (last sequence = BaseSequence + NumRecords - 1) still gives
+// the producer's last sequence, as Kafka derives it from LastOffsetDelta.
 func (l *Log) ScanBatches(from int64, fn func(record.Header) bool) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -782,6 +846,9 @@ func (l *Log) ScanBatches(from int64, fn func(record.Header) bool) error {
 			return err
 		}
 		for ok && pos < s.size {
+			if int64(h.NumRecords) <= int64(h.LastOffsetDelta) && h.LastOffsetDelta < math.MaxInt32 {
+				h.NumRecords = h.LastOffsetDelta + 1
+			}
 			if !fn(h) {
 				return nil
 			}

@@ -647,6 +647,8 @@ func TestDefaultConfigIsKafkasTopicDefaults(t *testing.T) {
 		SegmentBytes: 1 << 30, SegmentMs: 604800000, SegmentIndexBytes: 10 << 20, IndexIntervalBytes: 4096,
 		RetentionMs: 604800000, RetentionBytes: -1, FlushMessages: 1<<63 - 1, FlushMs: 1<<63 - 1,
 		MaxMessageBytes: 1048588, FileDeleteDelayMs: 60000,
+		CleanupDelete: true, DeleteRetentionMs: 86400000, MinCleanableDirtyRatio: 0.5,
+		MaxCompactionLagMs: 1<<63 - 1,
 	}
 	if got := DefaultConfig(); got != want {
 		t.Fatalf("DefaultConfig() = %+v\nwant %+v", got, want)

@@ -9,13 +9,15 @@ import (
 // This file holds the operations that change the log other than appends:
 // retention, record deletion, truncation, flushing and closing.
 
-// EnforceRetention deletes whole segments that retention.ms or
-// retention.bytes no longer keep, and segments wholly below the log start
-// offset; the log start offset advances to the first remaining segment.
-// Time retention looks at a segment's largest timestamp; when it would
-// delete every segment the active one is rolled first, so the log keeps an
-// empty active segment at its end offset. It returns how many segments it
-// deleted.
+// EnforceRetention deletes segments wholly below the log start offset and,
+// when cleanup.policy includes delete, whole segments that retention.ms or
+// retention.bytes no longer keep; the log start offset advances to the
+// first remaining segment. Time retention looks at a segment's largest
+// timestamp (a segment the cleaner emptied has none, and goes with the
+// next segment that has records); when it would delete every segment the
+// active one is rolled
+// first, so the log keeps an empty active segment at its end offset. It
+// returns how many segments it deleted.
 func (l *Log) EnforceRetention() (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -32,18 +34,24 @@ func (l *Log) EnforceRetention() (int, error) {
 	for n < len(segs)-1 && segs[n+1].base <= l.mu.logStartOffset {
 		n++
 	}
-	if cfg.RetentionMs >= 0 {
+	if cfg.CleanupDelete && cfg.RetentionMs >= 0 {
 		for n < len(segs) {
-			s := segs[n]
+			// Segments the cleaner emptied have no timestamp: they go with
+			// the next segment that holds records, if it goes.
+			j := n
+			for j < len(segs)-1 && segs[j].empty() {
+				j++
+			}
+			s := segs[j]
 			// A corrupt time index must not get data deleted early.
 			maxTS, _ := s.checkedMaxTimestamp()
 			if s.empty() || maxTS < 0 || nowMs-maxTS <= cfg.RetentionMs {
 				break
 			}
-			n++
+			n = j + 1
 		}
 	}
-	if cfg.RetentionBytes >= 0 {
+	if cfg.CleanupDelete && cfg.RetentionBytes >= 0 {
 		var total int64
 		for _, s := range segs[n:] {
 			total += s.size
@@ -179,6 +187,8 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 	}
 	l.mu.segments = keep
+	l.mu.truncations++
+	l.mu.cleaner.truncated(l.logEndOffsetLocked())
 	l.mu.recoveryPoint = min(l.mu.recoveryPoint, l.logEndOffsetLocked())
 	if err := l.mu.epochs.truncateFromEnd(l.logEndOffsetLocked()); err != nil {
 		return l.fail(fmt.Errorf("%w: %v", ErrLogFailed, err))
@@ -212,6 +222,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.mu.segments = []*segment{s}
 	l.mu.logStartOffset = offset
 	l.mu.recoveryPoint = offset
+	l.mu.truncations++
+	l.mu.cleaner.truncated(offset)
+	l.mu.cleaner.firstDirty = offset
 	if err := l.mu.epochs.clear(); err != nil {
 		return l.fail(fmt.Errorf("%w: %v", ErrLogFailed, err))
 	}
@@ -276,8 +289,12 @@ func (l *Log) FlushIfDue() error {
 
 // Close flushes the log and closes every file, including segments waiting
 // for deletion (which are removed). The indexes are trimmed, so a clean
-// reopen needs no recovery. Close is idempotent.
+// reopen needs no recovery. A cleaning pass in progress is abandoned (its
+// output removed) before the log closes. Close is idempotent.
 func (l *Log) Close() error {
+	l.closeOnce.Do(func() { close(l.closing) })
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	l.mu.Lock()

@@ -20,6 +20,7 @@ const (
 	cleanShutdownFile      = ".clean-shutdown"
 	recoveryPointFile      = "recovery-point-offset-checkpoint"
 	logStartOffsetFile     = "log-start-offset-checkpoint"
+	cleanerOffsetFile      = "cleaner-offset-checkpoint"
 	defaultMaintenanceTick = time.Second
 )
 
@@ -54,13 +55,24 @@ type ManagerOptions struct {
 	RetentionCheckInterval  time.Duration // log.retention.check.interval.ms; 5m
 	FlushCheckInterval      time.Duration // log.flush.scheduler.interval.ms; 1s
 	CheckpointInterval      time.Duration // log.flush.offset.checkpoint.interval.ms; 1m
-	DisableBackgroundWorker bool          // tests drive RunMaintenance themselves
+	DisableBackgroundWorker bool          // tests drive retention, flushes and cleaning themselves
+
+	// The log cleaner. Retention runs in its own worker whatever the
+	// thread count.
+	CleanerThreads          int           // log.cleaner.threads; 0: compaction only through CleanLog
+	CleanerBackoff          time.Duration // log.cleaner.backoff.ms; 15s
+	CleanerIOBytesPerSecond float64       // log.cleaner.io.max.bytes.per.second, all threads together; 0: unlimited
+	CleanerMaxKeys          int           // most distinct keys one pass maps (about 48 bytes each); 2Mi
+	// CompactionFilters resolves weir.compaction.filter (an *sdk.Registry).
+	// nil: a topic naming a filter is compacted by key only, with a warning.
+	CompactionFilters CompactionFilters
 }
 
 // Manager owns a data directory: the partition logs in it, the
-// clean-shutdown marker and the data-directory checkpoints (recovery points
-// and log start offsets), and a background goroutine that enforces
-// retention, time-based flushes and checkpoints.
+// clean-shutdown marker and the data-directory checkpoints (recovery
+// points, log start offsets, cleaner offsets), a background goroutine for
+// time-based flushes and checkpoints, and the log cleaner: a retention
+// worker and log.cleaner.threads compaction threads (cleaner_manager.go).
 //
 // A Manager is safe for concurrent use. It must be created with OpenManager
 // and closed with Close.
@@ -73,6 +85,9 @@ type Manager struct {
 	cleanShutdown  bool
 	recoveryPoints map[TopicPartition]int64
 	logStarts      map[TopicPartition]int64
+	cleanerOffsets map[TopicPartition]int64
+
+	cleaner cleanerRuntime
 
 	mu struct {
 		sync.Mutex
@@ -124,14 +139,19 @@ func OpenManager(dir string, opts ManagerOptions) (*Manager, error) {
 	if m.logStarts, err = m.readOffsets(logStartOffsetFile); err != nil {
 		m.logger.Warn("ignoring unreadable checkpoint; log start offsets fall back to the first segment", "err", err)
 	}
+	if m.cleanerOffsets, err = m.readOffsets(cleanerOffsetFile); err != nil {
+		m.logger.Warn("ignoring unreadable checkpoint; compacted logs are cleaned from their start", "err", err)
+	}
 	if err := opts.FS.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	if err := opts.FS.SyncDir(dir); err != nil {
 		return nil, err
 	}
+	m.cleaner.throttle = newThrottler(opts.CleanerIOBytesPerSecond)
 	if !opts.DisableBackgroundWorker {
 		go m.loop()
+		m.startCleaner()
 	} else {
 		close(m.done)
 	}
@@ -195,13 +215,14 @@ func (m *Manager) OpenLog(tp TopicPartition, cfg Config) (*Log, error) {
 		return l, nil
 	}
 	l, err := Open(filepath.Join(m.dir, tp.String()), cfg, Options{
-		FS:             m.opts.FS,
-		Clock:          m.opts.Clock,
-		Logger:         m.logger.With("topic", tp.Topic, "partition", tp.Partition),
-		Codecs:         m.opts.Codecs,
-		CleanShutdown:  m.cleanShutdown,
-		RecoveryPoint:  m.recoveryPoints[tp],
-		LogStartOffset: m.logStarts[tp],
+		FS:               m.opts.FS,
+		Clock:            m.opts.Clock,
+		Logger:           m.logger.With("topic", tp.Topic, "partition", tp.Partition),
+		Codecs:           m.opts.Codecs,
+		CleanShutdown:    m.cleanShutdown,
+		RecoveryPoint:    m.recoveryPoints[tp],
+		LogStartOffset:   m.logStarts[tp],
+		FirstDirtyOffset: m.cleanerOffsets[tp],
 	})
 	if err != nil {
 		return nil, err
@@ -267,7 +288,25 @@ func (m *Manager) checkpointLocked() error {
 	return errors.Join(
 		writeCheckpoint(m.opts.FS, filepath.Join(m.dir, recoveryPointFile), offsetRows(rps)),
 		writeCheckpoint(m.opts.FS, filepath.Join(m.dir, logStartOffsetFile), offsetRows(starts)),
+		m.writeCleanerOffsetsLocked(),
 	)
+}
+
+// writeCleanerOffsetsLocked writes every log's first dirty offset (Kafka's
+// cleaner-offset-checkpoint). The caller holds m.mu.
+func (m *Manager) writeCleanerOffsetsLocked() error {
+	offsets := make(map[TopicPartition]int64, len(m.cleanerOffsets))
+	for tp, o := range m.cleanerOffsets {
+		offsets[tp] = o
+	}
+	for tp, l := range m.mu.logs {
+		if o := l.firstDirtyOffset(); o > 0 {
+			offsets[tp] = o
+		} else {
+			delete(offsets, tp)
+		}
+	}
+	return writeCheckpoint(m.opts.FS, filepath.Join(m.dir, cleanerOffsetFile), offsetRows(offsets))
 }
 
 func offsetRows(offsets map[TopicPartition]int64) [][]string {
@@ -279,17 +318,30 @@ func offsetRows(offsets map[TopicPartition]int64) [][]string {
 	return rows
 }
 
-// EnforceRetention runs retention on every open log. Errors are logged, not
+// EnforceRetention runs retention on every open log (see
+// Log.EnforceRetention). A log the cleaner is working on is skipped: the
+// cleaner runs retention on it when its pass ends. Errors are logged, not
 // returned: one bad partition must not stop the others.
 func (m *Manager) EnforceRetention() {
 	for _, l := range m.logs() {
-		if n, err := l.EnforceRetention(); err != nil {
-			l.logger.Warn("retention", "err", err)
-		} else if n > 0 {
-			l.logger.Info("retention deleted segments", "segments", n, "log_start_offset", l.LogStartOffset())
+		if !l.cleanMu.TryLock() {
+			continue
 		}
-		l.ReapDeleted()
+		m.retain(l)
+		l.cleanMu.Unlock()
 	}
+}
+
+// retain runs retention on l; the caller holds l.cleanMu.
+func (m *Manager) retain(l *Log) {
+	if n, err := l.EnforceRetention(); err != nil {
+		if !errors.Is(err, ErrClosed) {
+			l.logger.Warn("retention", "err", err)
+		}
+	} else if n > 0 {
+		l.logger.Info("retention deleted segments", "segments", n, "log_start_offset", l.LogStartOffset())
+	}
+	l.ReapDeleted()
 }
 
 // FlushDue flushes every log whose flush.ms has passed.
@@ -303,18 +355,14 @@ func (m *Manager) FlushDue() {
 
 func (m *Manager) loop() {
 	defer close(m.done)
-	retention := time.NewTicker(m.opts.RetentionCheckInterval)
 	flush := time.NewTicker(m.opts.FlushCheckInterval)
 	checkpoint := time.NewTicker(m.opts.CheckpointInterval)
-	defer retention.Stop()
 	defer flush.Stop()
 	defer checkpoint.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
-		case <-retention.C:
-			m.EnforceRetention()
 		case <-flush.C:
 			m.FlushDue()
 		case <-checkpoint.C:
@@ -340,6 +388,7 @@ func (m *Manager) Close() error {
 		close(m.stop)
 	}
 	<-m.done
+	m.stopCleaner()
 
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -34,6 +34,10 @@ type segment struct {
 	fs   FS
 	dir  string
 	base int64
+	// suffix is appended to the names of the segment's files while the
+	// cleaner builds it (".cleaned"); it is "" for a live segment. Only
+	// file creation uses it: the cleaner renames the files itself.
+	suffix string
 
 	log  File
 	size int64 // bytes of whole batches in the .log file
@@ -71,15 +75,21 @@ func (s *segment) empty() bool { return s.size == 0 }
 
 // createSegment makes a new, empty active segment at base.
 func createSegment(fs FS, dir string, base int64, indexBytes int64, nowMs int64) (*segment, error) {
-	name := segmentName(dir, base, logSuffix)
+	return createSegmentFiles(fs, dir, base, "", indexBytes, nowMs)
+}
+
+// createSegmentFiles makes a new, empty, writable segment at base whose
+// files carry suffix after their usual names ("" for a live segment).
+func createSegmentFiles(fs FS, dir string, base int64, suffix string, indexBytes int64, nowMs int64) (*segment, error) {
+	name := segmentName(dir, base, logSuffix) + suffix
 	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	s := &segment{fs: fs, dir: dir, base: base, log: f, next: base, maxTimestamp: -1, offsetOfMaxTS: base, rollBase: nowMs}
+	s := &segment{fs: fs, dir: dir, base: base, suffix: suffix, log: f, next: base, maxTimestamp: -1, offsetOfMaxTS: base, rollBase: nowMs}
 	// A leftover index from a deleted segment at this base would be wrong.
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-		if err := fs.Remove(segmentName(dir, base, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, sfx := range []string{indexSuffix, timeIndexSuffix} {
+		if err := fs.Remove(segmentName(dir, base, sfx) + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			f.Close()
 			return nil, err
 		}
@@ -107,11 +117,11 @@ func openSegmentFile(fs FS, dir string, base int64, nowMs int64) (*segment, erro
 }
 
 func (s *segment) openIndexes(writable bool, indexBytes int64) error {
-	oi, err := openMmapFile(s.fs, segmentName(s.dir, s.base, indexSuffix), offsetEntrySize, writable, indexBytes)
+	oi, err := openMmapFile(s.fs, segmentName(s.dir, s.base, indexSuffix)+s.suffix, offsetEntrySize, writable, indexBytes)
 	if err != nil {
 		return err
 	}
-	ti, err := openMmapFile(s.fs, segmentName(s.dir, s.base, timeIndexSuffix), timeEntrySize, writable, indexBytes)
+	ti, err := openMmapFile(s.fs, segmentName(s.dir, s.base, timeIndexSuffix)+s.suffix, timeEntrySize, writable, indexBytes)
 	if err != nil {
 		oi.close()
 		return err

@@ -27,6 +27,20 @@ func openLog(t *testing.T, dir string) *log.Log {
 	return l
 }
 
+// openLeader opens the partition and makes it the leader of a partition
+// whose only replica is broker 1, as a single-node broker does.
+func openLeader(l *log.Log, opts Options) (*Partition, error) {
+	opts.LocalID = 1
+	p, err := Open("t", 0, l, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.MakeLeader(Leadership{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 func lenient() Config {
 	return Config{TimestampBeforeMaxMs: math.MaxInt64, TimestampAfterMaxMs: math.MaxInt64}
 }
@@ -56,15 +70,15 @@ func batch(t *testing.T, o batchOpts) []byte {
 func TestIdempotentRetryIsWrittenOnceAndAnsweredWithItsOffsets(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
-	p, err := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p, err := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: 0, records: 3}))
+	r1, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: 0, records: 3}), 1)
 	if err != nil || r1.BaseOffset != 0 || r1.Duplicate {
 		t.Fatalf("first: %+v %v", r1, err)
 	}
-	r2, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: 3, records: 2}))
+	r2, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: 3, records: 2}), 1)
 	if err != nil || r2.BaseOffset != 3 {
 		t.Fatalf("second: %+v %v", r2, err)
 	}
@@ -73,7 +87,7 @@ func TestIdempotentRetryIsWrittenOnceAndAnsweredWithItsOffsets(t *testing.T) {
 		seq, n int
 		want   int64
 	}{{0, 3, 0}, {3, 2, 3}} {
-		r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: int32(tc.seq), records: tc.n}))
+		r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, seq: int32(tc.seq), records: tc.n}), 1)
 		if err != nil || !r.Duplicate || r.BaseOffset != tc.want {
 			t.Fatalf("retry of seq %d: %+v %v", tc.seq, r, err)
 		}
@@ -91,15 +105,15 @@ func TestIdempotentRetryIsWrittenOnceAndAnsweredWithItsOffsets(t *testing.T) {
 		{"new epoch not at 0", batchOpts{pid: 7, epoch: 1, seq: 5}, ErrOutOfOrderSequence},
 		{"unknown producer mid-sequence", batchOpts{pid: 8, seq: 4}, ErrUnknownProducerID},
 	} {
-		if _, err := p.AppendAsLeader(batch(t, tc.o)); !errors.Is(err, tc.want) {
+		if _, err := p.AppendAsLeader(batch(t, tc.o), 1); !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
 	// A new epoch from 0 is accepted and fences the old one.
-	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, epoch: 1, seq: 0})); err != nil {
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, epoch: 1, seq: 0}), 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, epoch: 0, seq: 5})); !errors.Is(err, ErrProducerFenced) {
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 7, epoch: 0, seq: 5}), 1); !errors.Is(err, ErrProducerFenced) {
 		t.Fatalf("old epoch after bump: %v", err)
 	}
 	if leo := p.LogEndOffset(); leo != 6 {
@@ -110,9 +124,9 @@ func TestIdempotentRetryIsWrittenOnceAndAnsweredWithItsOffsets(t *testing.T) {
 func TestProducerStateSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
-	p, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p, _ := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	for seq := int32(0); seq < 12; seq += 2 {
-		if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: seq, records: 2})); err != nil {
+		if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: seq, records: 2}), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,18 +135,18 @@ func TestProducerStateSurvivesARestart(t *testing.T) {
 
 	l = openLog(t, dir)
 	defer l.Close()
-	p, err := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p, err := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 10, records: 2}))
+	r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 10, records: 2}), 1)
 	if err != nil || !r.Duplicate || r.BaseOffset != 10 {
 		t.Fatalf("retry after restart: %+v %v", r, err)
 	}
-	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 13})); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 13}), 1); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("gap after restart: %v", err)
 	}
-	if r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 12})); err != nil || r.BaseOffset != 12 {
+	if r, err := p.AppendAsLeader(batch(t, batchOpts{pid: 42, seq: 12}), 1); err != nil || r.BaseOffset != 12 {
 		t.Fatalf("next after restart: %+v %v", r, err)
 	}
 	if got := p.Producers(); len(got) != 1 || got[0].LastSequence != 12 {
@@ -144,20 +158,20 @@ func TestAppendRules(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
 	now := time.UnixMilli(1_700_000_000_000)
-	p, _ := Open("t", 0, l, Options{Logger: quiet, Now: func() time.Time { return now },
+	p, _ := openLeader(l, Options{Logger: quiet, Now: func() time.Time { return now },
 		Config: Config{TimestampBeforeMaxMs: 1000, TimestampAfterMaxMs: 1000}})
 	two := append(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli()}), batch(t, batchOpts{noProdID: true, ts: now.UnixMilli()})...)
-	if _, err := p.AppendAsLeader(two); !errors.Is(err, ErrInvalidRecord) {
+	if _, err := p.AppendAsLeader(two, 1); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("two batches: %v", err)
 	}
-	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli() - 5000})); !errors.Is(err, ErrInvalidTimestamp) {
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli() - 5000}), 1); !errors.Is(err, ErrInvalidTimestamp) {
 		t.Fatalf("old timestamp: %v", err)
 	}
-	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli() + 5000})); !errors.Is(err, ErrInvalidTimestamp) {
+	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: now.UnixMilli() + 5000}), 1); !errors.Is(err, ErrInvalidTimestamp) {
 		t.Fatalf("future timestamp: %v", err)
 	}
 	p.SetConfig(Config{LogAppendTime: true})
-	r, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: 5}))
+	r, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true, ts: 5}), 1)
 	if err != nil || r.LogAppendTime != now.UnixMilli() {
 		t.Fatalf("log append time: %+v %v", r, err)
 	}
@@ -176,16 +190,11 @@ func TestAppendRules(t *testing.T) {
 func TestWaitersWakeWhenTheHighWatermarkMoves(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
-	p, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p, _ := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	w := NewWaiter()
 	p.Watch(w)
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- p.WaitHighWatermark(ctx, 0)
-	}()
-	if _, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true})); err != nil {
+	res, err := p.AppendAsLeader(batch(t, batchOpts{noProdID: true}), -1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -193,15 +202,17 @@ func TestWaitersWakeWhenTheHighWatermarkMoves(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watcher not woken")
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("WaitHighWatermark: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitForAcks(ctx, res); err != nil {
+		t.Fatalf("WaitForAcks: %v", err)
 	}
 	if p.HighWatermark() != 1 {
 		t.Fatalf("HW %d", p.HighWatermark())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	if err := p.WaitHighWatermark(ctx, 5); !errors.Is(err, context.Canceled) {
+	if err := p.WaitForAcks(ctx, AppendResult{LastOffset: 5, LeaderEpoch: res.LeaderEpoch}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 }
@@ -209,9 +220,9 @@ func TestWaitersWakeWhenTheHighWatermarkMoves(t *testing.T) {
 func TestProducerStateSnapshotIsUsedAndThenRemoved(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
-	p, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p, _ := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	for seq := int32(0); seq < 6; seq += 2 {
-		if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: seq, records: 2})); err != nil {
+		if _, err := p.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: seq, records: 2}), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -221,22 +232,22 @@ func TestProducerStateSnapshotIsUsedAndThenRemoved(t *testing.T) {
 	}
 	// Append behind the snapshot's back, as if the partition had been
 	// reopened and written without closing cleanly.
-	p2, _ := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p2, _ := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	if _, err := os.Stat(filepath.Join(dir, snapshotFile)); !os.IsNotExist(err) {
 		t.Fatal("snapshot not removed after loading")
 	}
-	if _, err := p2.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 6, records: 2})); err != nil {
+	if _, err := p2.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 6, records: 2}), 1); err != nil {
 		t.Fatal(err)
 	}
-	p3, err := Open("t", 0, l, Options{Config: lenient(), Logger: quiet})
+	p3, err := openLeader(l, Options{Config: lenient(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if r, err := p3.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 6, records: 2})); err != nil || !r.Duplicate || r.BaseOffset != 6 {
+	if r, err := p3.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 6, records: 2}), 1); err != nil || !r.Duplicate || r.BaseOffset != 6 {
 		t.Fatalf("retry of the batch written after the snapshot: %+v %v", r, err)
 	}
-	if r, err := p3.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 2, records: 2})); err != nil || !r.Duplicate || r.BaseOffset != 2 {
+	if r, err := p3.AppendAsLeader(batch(t, batchOpts{pid: 5, seq: 2, records: 2}), 1); err != nil || !r.Duplicate || r.BaseOffset != 2 {
 		t.Fatalf("retry of a batch from the snapshot: %+v %v", r, err)
 	}
 }

@@ -85,6 +85,12 @@ func (p *Partition) loadProducerState() error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	return p.scanProducerState(from)
+}
+
+// scanProducerState adds the batches of the log from offset from to the
+// producer state. Callers hold appendMu (or own p alone, in Open).
+func (p *Partition) scanProducerState(from int64) error {
 	return p.log.ScanBatches(from, func(h record.Header) bool {
 		if h.BaseOffset >= from || h.LastOffset() >= from {
 			p.producers.record(h)

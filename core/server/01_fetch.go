@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,21 +20,33 @@ const fetchMaxVersion = fetchRespMaxVersion
 // fetchTarget is one requested partition, resolved.
 type fetchTarget struct {
 	topic     int // index into the response's topics
+	name      string
 	p         *partition.Partition
 	offset    int64
 	maxBytes  int64
 	errorCode int16
+	diverging *partition.EpochEndOffset // a follower's log diverges: answer where, no records
 	req       kmsg.FetchRequestTopicPartition
 }
 
 // handleFetch reads each requested partition from its fetch offset, up to
-// the high watermark, within the request's and each partition's byte
-// limits (the first batch always whole, so consumers make progress), and
-// long-polls: with fewer than MinBytes available it waits for data up to
-// MaxWaitMillis. The response is written zero-copy: headers from memory,
-// record bytes with sendfile from the segment files. Fetch sessions are
-// not kept: every response carries session id 0, which tells clients to
-// send full requests.
+// the high watermark for consumers and up to the log end offset for
+// followers (a request with a replica id), within the request's and each
+// partition's byte limits (the first batch always whole, so consumers make
+// progress), and long-polls: with fewer than MinBytes available it waits
+// for data up to MaxWaitMillis. The response is written zero-copy: headers
+// from memory, record bytes with sendfile from the segment files. Fetch
+// sessions are not kept: every response carries session id 0, which tells
+// clients to send full requests.
+//
+// Only the leader serves fetches (KIP-392's follower fetching is not
+// offered): elsewhere the partition gets NOT_LEADER_OR_FOLLOWER with the
+// current leader (v12+) and its endpoint (v16+, KIP-951), and a stale or
+// future current leader epoch gets FENCED_LEADER_EPOCH or
+// UNKNOWN_LEADER_EPOCH (KIP-320). A follower's fetch records its position
+// on the leader (which moves the HW and the ISR) and, from v12, is checked
+// against its last fetched epoch: a diverging log gets the epoch and end
+// offset to truncate to instead of records.
 func (b *Broker) handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (any, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	var r fetchResp
@@ -42,6 +55,11 @@ func (b *Broker) handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.
 		r.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return b.encodeFetch(rc, req, &r)
 	}
+	replicaID := req.ReplicaID
+	if req.Version >= 15 {
+		replicaID = req.ReplicaState.ID
+	}
+	follower := replicaID >= 0
 	img := b.opts.Metadata.Image()
 	var targets []fetchTarget
 	for _, rt := range req.Topics {
@@ -57,14 +75,25 @@ func (b *Broker) handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.
 		}
 		r.Topics = append(r.Topics, fetchRespTopic{Name: rt.Topic, TopicID: rt.TopicID})
 		for _, rp := range rt.Partitions {
-			t := fetchTarget{topic: len(r.Topics) - 1, offset: rp.FetchOffset, maxBytes: int64(rp.PartitionMaxBytes), req: rp}
+			t := fetchTarget{topic: len(r.Topics) - 1, name: name, offset: rp.FetchOffset, maxBytes: int64(rp.PartitionMaxBytes), req: rp}
 			if name != "" {
 				t.p = b.partition(name, rp.Partition)
 			}
-			if t.p == nil {
+			switch {
+			case t.p == nil && name != "" && b.partitionExists(name, rp.Partition):
+				t.errorCode = kerr.NotLeaderForPartition.Code // another broker's
+			case t.p == nil:
 				t.errorCode = unknown
-			} else {
-				t.errorCode = checkLeaderEpoch(t.p, rp.CurrentLeaderEpoch)
+			default:
+				t.errorCode = errorCode(t.p.CheckLeaderEpoch(rp.CurrentLeaderEpoch, true))
+			}
+			if t.errorCode == 0 && follower {
+				lastEpoch := int32(-1)
+				if req.Version >= 12 {
+					lastEpoch = rp.LastFetchedEpoch
+				}
+				div, err := t.p.FollowerFetch(replicaID, rp.FetchOffset, lastEpoch)
+				t.errorCode, t.diverging = errorCode(err), div
 			}
 			targets = append(targets, t)
 		}
@@ -77,7 +106,7 @@ func (b *Broker) handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	var w *partition.Waiter
 	for {
-		total := b.readFetch(&r, targets, maxBytes)
+		total := b.readFetch(&r, targets, maxBytes, follower)
 		if total >= int64(req.MinBytes) || !time.Now().Before(deadline) || fetchHasError(&r) {
 			break
 		}
@@ -85,7 +114,11 @@ func (b *Broker) handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.
 			w = partition.NewWaiter()
 			for _, t := range targets {
 				if t.p != nil {
-					t.p.Watch(w)
+					if follower {
+						t.p.WatchAppends(w) // a follower reads up to the LEO
+					} else {
+						t.p.Watch(w)
+					}
 					defer t.p.Unwatch(w)
 				}
 			}
@@ -99,16 +132,17 @@ func (b *Broker) handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.
 		}
 		timer.Stop()
 		if ctx.Err() != nil {
-			b.readFetch(&r, targets, maxBytes)
+			b.readFetch(&r, targets, maxBytes, follower)
 			break
 		}
 	}
+	b.addLeaderHints(req.Version, &r, targets)
 	return b.encodeFetch(rc, req, &r)
 }
 
 // readFetch fills r's partitions from the targets and returns the record
 // bytes it found.
-func (b *Broker) readFetch(r *fetchResp, targets []fetchTarget, maxBytes int64) int64 {
+func (b *Broker) readFetch(r *fetchResp, targets []fetchTarget, maxBytes int64, follower bool) int64 {
 	for i := range r.Topics {
 		r.Topics[i].Partitions = r.Topics[i].Partitions[:0]
 	}
@@ -124,8 +158,15 @@ func (b *Broker) readFetch(r *fetchResp, targets []fetchTarget, maxBytes int64) 
 			if limit <= 0 && total == 0 {
 				limit = 1
 			}
-			if limit > 0 {
-				res, err := t.p.Read(t.offset, limit)
+			switch {
+			case t.diverging != nil:
+				fp.DivergingEpoch = &fetchRespDivergingEpoch{Epoch: t.diverging.Epoch, EndOffset: t.diverging.EndOffset}
+			case limit > 0:
+				read := t.p.Read
+				if follower {
+					read = t.p.ReadToLogEnd
+				}
+				res, err := read(t.offset, limit)
 				switch {
 				case err != nil:
 					fp.ErrorCode = errorCode(err)
@@ -141,10 +182,43 @@ func (b *Broker) readFetch(r *fetchResp, targets []fetchTarget, maxBytes int64) 
 	return total
 }
 
+// addLeaderHints gives partitions answered NOT_LEADER_OR_FOLLOWER or
+// FENCED_LEADER_EPOCH the current leader (v12+) and the response its
+// endpoint (v16+).
+func (b *Broker) addLeaderHints(version int16, r *fetchResp, targets []fetchTarget) {
+	if version < fetchRespFlexibleVersion {
+		return
+	}
+	i := 0 // targets are in response order
+	for ti := range r.Topics {
+		for pi := range r.Topics[ti].Partitions {
+			fp := &r.Topics[ti].Partitions[pi]
+			t := targets[i]
+			i++
+			if !leaderHintCode(fp.ErrorCode) || t.name == "" {
+				continue
+			}
+			h := b.leaderHint(t.name, fp.Partition)
+			fp.CurrentLeader = &fetchRespCurrentLeader{LeaderID: h.leader, LeaderEpoch: h.epoch}
+			if !h.known || slices.ContainsFunc(r.NodeEndpoints, func(n fetchRespNodeEndpoint) bool { return n.NodeID == h.broker.ID }) {
+				continue
+			}
+			n := fetchRespNodeEndpoint{NodeID: h.broker.ID, Host: h.broker.Host, Port: h.broker.Port}
+			if h.broker.Rack != "" {
+				rack := h.broker.Rack
+				n.Rack = &rack
+			}
+			r.NodeEndpoints = append(r.NodeEndpoints, n)
+		}
+	}
+}
+
+// fetchHasError reports a partition with an error or a diverging epoch:
+// the response goes out at once.
 func fetchHasError(r *fetchResp) bool {
 	for _, t := range r.Topics {
 		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 {
+			if p.ErrorCode != 0 || p.DivergingEpoch != nil {
 				return true
 			}
 		}

@@ -18,9 +18,12 @@ const (
 	listLatestTiered  = -5 // KIP-1005; nothing is tiered
 )
 
-// handleListOffsets answers offsets by time: latest (the high watermark),
-// earliest (the log start offset), the record with the largest timestamp,
-// or the first record at or after a timestamp.
+// handleListOffsets answers offsets by time: latest (the high watermark;
+// the log end offset for a follower asking with its replica id), earliest
+// (the log start offset), the record with the largest timestamp, or the
+// first record at or after a timestamp. Only the leader answers
+// (NOT_LEADER_OR_FOLLOWER elsewhere); the current leader epoch is checked
+// (KIP-320).
 func (b *Broker) handleListOffsets(_ context.Context, _ *requestContext, kreq kmsg.Request) (any, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := respond[*kmsg.ListOffsetsResponse](req)
@@ -32,12 +35,14 @@ func (b *Broker) handleListOffsets(_ context.Context, _ *requestContext, kreq km
 			sp.Partition = rp.Partition
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case p == nil && b.partitionExists(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				sp.ErrorCode = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+				sp.ErrorCode = errorCode(p.CheckLeaderEpoch(rp.CurrentLeaderEpoch, true))
 				if sp.ErrorCode == 0 {
-					sp.Timestamp, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = listOffset(p, rp.Timestamp)
+					sp.Timestamp, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = listOffset(p, rp.Timestamp, req.ReplicaID >= 0)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -49,8 +54,13 @@ func (b *Broker) handleListOffsets(_ context.Context, _ *requestContext, kreq km
 
 // listOffset resolves one ListOffsets query: (timestamp, offset, leader
 // epoch, error code). Not found is offset -1 and timestamp -1, as Kafka.
-func listOffset(p *partition.Partition, ts int64) (int64, int64, int32, int16) {
+// A replica (follower) sees up to the log end offset, a consumer up to the
+// HW.
+func listOffset(p *partition.Partition, ts int64, replica bool) (int64, int64, int32, int16) {
 	hw := p.HighWatermark()
+	if replica {
+		hw = p.LogEndOffset()
+	}
 	epoch := p.LeaderEpoch()
 	switch ts {
 	case listLatest:
@@ -82,20 +92,4 @@ func listOffset(p *partition.Partition, ts int64) (int64, int64, int32, int16) {
 		return -1, -1, -1, 0
 	}
 	return rts, off, epoch, 0
-}
-
-// checkLeaderEpoch compares a client's idea of the leader epoch with the
-// partition's (KIP-320): older is FENCED_LEADER_EPOCH, newer
-// UNKNOWN_LEADER_EPOCH, -1 skips the check.
-func checkLeaderEpoch(p *partition.Partition, clientEpoch int32) int16 {
-	if clientEpoch < 0 {
-		return 0
-	}
-	switch epoch := p.LeaderEpoch(); {
-	case clientEpoch < epoch:
-		return kerr.FencedLeaderEpoch.Code
-	case clientEpoch > epoch:
-		return kerr.UnknownLeaderEpoch.Code
-	}
-	return 0
 }

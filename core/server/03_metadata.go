@@ -75,12 +75,15 @@ func (b *Broker) handleMetadata(ctx context.Context, rc *requestContext, kreq km
 		topics = append(topics, t)
 	}
 	for _, t := range topics {
-		resp.Topics = append(resp.Topics, metadataTopic(t))
+		resp.Topics = append(resp.Topics, metadataTopic(img, t))
 	}
 	return resp, nil
 }
 
-func metadataTopic(t controller.Topic) kmsg.MetadataResponseTopic {
+// metadataTopic describes a topic as the image has it: each partition's
+// leader and leader epoch, replicas, ISR, and as offline the replicas
+// whose broker is fenced or gone.
+func metadataTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -92,6 +95,11 @@ func metadataTopic(t controller.Topic) kmsg.MetadataResponseTopic {
 		mp.Leader, mp.LeaderEpoch = p.Leader, p.LeaderEpoch
 		mp.Replicas, mp.ISR = p.Replicas, p.ISR
 		mp.OfflineReplicas = []int32{}
+		for _, id := range p.Replicas {
+			if br, ok := img.Broker(id); !ok || br.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
+			}
+		}
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}

@@ -51,10 +51,26 @@ type Options struct {
 	// and no group config may name an assignor. (weir: KIP-848)
 	Assignors assignorRegistry
 
+	// Partitioners finds a topic's weir.partitioner by name, for topics
+	// with weir.partitioner.enforce=true (partitioner_enforce.go). nil:
+	// such topics refuse keyed records, as their placement cannot be
+	// checked.
+	Partitioners partitionerRegistry
+
 	// groupConfigForTesting adjusts the group coordinator's configuration
 	// for every request (tests only: the KIP-848 timings are not in the
 	// configuration table yet).
 	groupConfigForTesting func(*group.Config)
+
+	// Dial makes the broker's connections to other brokers (the replica
+	// fetchers'); nil uses a net.Dialer. The chaos tests put proxies
+	// between brokers this way.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HighWatermarkCheckpointInterval is how often
+	// replication-offset-checkpoint is written; 0 means every 5 s (Kafka's
+	// replica.high.watermark.checkpoint.interval.ms default). It is also
+	// written at Close.
+	HighWatermarkCheckpointInterval time.Duration
 }
 
 // assignorRegistry is what the broker needs of the sdk.Registry.
@@ -76,8 +92,9 @@ type Broker struct {
 	srv    *Server
 
 	// reconcileMu serialises metadata reactions (Watch callbacks and the
-	// first reconcile at start).
+	// first reconcile at start) and guards closed.
 	reconcileMu sync.Mutex
+	closed      bool // reconcile does nothing once the broker closes
 	mu          struct {
 		sync.RWMutex
 		partitions map[topicPartition]*partition.Partition
@@ -95,6 +112,17 @@ type Broker struct {
 	// __consumer_offsets partitions this node leads by ensureTopic.
 	groups     *group.Coordinator
 	groupLoads goroutines // Load goroutines, waited for on Close
+
+	// Replication (replication.go, replica_fetcher.go): started by
+	// startReplication, stopped by stopReplication.
+	dial         dialFunc
+	fetchers     *replicaFetchers
+	isr          *isrSender
+	hwCheckpoint map[log.TopicPartition]int64 // read at start
+	cpMu         sync.Mutex                   // serialises HW checkpoint writes
+	replCtx      context.Context
+	replStop     context.CancelFunc
+	replWG       sync.WaitGroup
 }
 
 // Start opens this node's partitions as the metadata describes them,
@@ -150,6 +178,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		b.closeGroups() // group coordinator
 		return nil, fmt.Errorf("registering broker %d: %w", b.nodeID, err)
 	}
+	b.startReplication()
 	// Watch calls reconcile with the current image at once, then after
 	// every applied command.
 	opts.Metadata.Watch(b.reconcile)
@@ -159,11 +188,19 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 // Addr returns the Kafka listener's address.
 func (b *Broker) Addr() net.Addr { return b.srv.Addr() }
 
-// Close stops the listener after in-flight requests finish, and closes the
-// partitions (not their logs: the log manager owns those).
+// Close stops the listener after in-flight requests finish, stops
+// following metadata, stops replication, writes the HW checkpoint and
+// closes the partitions (not their logs: the log manager owns those).
 func (b *Broker) Close() error {
 	err := b.srv.Close()
 	b.closeGroups() // group coordinator: after the handlers, before the partitions under it
+	b.reconcileMu.Lock()
+	b.closed = true // the metadata store keeps calling reconcile; it does nothing now
+	b.reconcileMu.Unlock()
+	b.stopReplication()
+	if cerr := b.writeHWCheckpoint(); cerr != nil {
+		b.logger.Warn("writing the HW checkpoint at close", "err", cerr)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, p := range b.mu.partitions {
@@ -197,6 +234,9 @@ func advertised(configured string, bound net.Addr) (string, int32, error) {
 func (b *Broker) reconcile(_, img *controller.Image) {
 	b.reconcileMu.Lock()
 	defer b.reconcileMu.Unlock()
+	if b.closed {
+		return
+	}
 
 	b.mu.RLock()
 	open := make(map[string]controller.TopicID, len(b.mu.topicIDs))
@@ -228,7 +268,7 @@ func (b *Broker) reconcile(_, img *controller.Image) {
 		}
 	}
 	for _, t := range img.Topics() {
-		if err := b.ensureTopic(t); err != nil {
+		if err := b.ensureTopic(img, t); err != nil {
 			b.logger.Error("opening topic", "topic", t.Name, "err", err)
 		}
 	}
@@ -247,6 +287,7 @@ func (b *Broker) removeTopic(name string) {
 	delete(b.mu.topicCfgs, name)
 	b.mu.Unlock()
 	for _, p := range gone {
+		b.fetchers.unfollow(topicPartition{name, p.Index()})
 		if name == group.OffsetsTopic {
 			b.groups.Unload(p.Index()) // group coordinator
 		}
@@ -258,32 +299,37 @@ func (b *Broker) removeTopic(name string) {
 	b.logger.Info("topic deleted", "topic", name)
 }
 
-// ensureTopic opens the topic's partitions hosted here and applies its
-// configuration to those already open.
-func (b *Broker) ensureTopic(t controller.Topic) error {
+// ensureTopic opens the topic's partitions hosted here, applies its
+// configuration to those already open, makes each leader or follower as
+// the image says, and closes those this broker no longer replicates.
+func (b *Broker) ensureTopic(img *controller.Image, t controller.Topic) error {
 	b.mu.RLock()
-	effective := b.mu.effective
+	effective, bc := b.mu.effective, b.mu.broker
 	b.mu.RUnlock()
 	tc, err := effective.ResolveTopic(t.Configs)
 	if err != nil {
 		return err
 	}
-	lc, pc := log.ConfigFromTopic(tc), partitionConfig(tc)
+	lc, pc := log.ConfigFromTopic(tc), partitionConfig(tc, bc)
 	b.mu.Lock()
 	b.mu.topicIDs[t.Name] = t.ID
 	b.mu.topicCfgs[t.Name] = tc
 	b.mu.Unlock()
 	for i, pa := range t.Partitions {
-		if !containsID(pa.Replicas, b.nodeID) {
-			continue
-		}
 		tp := topicPartition{t.Name, int32(i)}
 		b.mu.RLock()
 		p := b.mu.partitions[tp]
 		b.mu.RUnlock()
+		if !containsID(pa.Replicas, b.nodeID) {
+			if p != nil {
+				b.stopReplica(tp, p) // reassigned away
+			}
+			continue
+		}
 		if p != nil {
 			p.Log().SetConfig(lc)
 			p.SetConfig(pc)
+			b.applyLeadership(img, t.ID, tp, p, pa)
 			continue
 		}
 		ltp := log.TopicPartition{Topic: t.Name, Partition: int32(i)}
@@ -297,16 +343,15 @@ func (b *Broker) ensureTopic(t controller.Topic) error {
 		if err := writePartitionMetadata(l.Dir(), t.ID); err != nil {
 			return err
 		}
-		p, err = partition.Open(t.Name, int32(i), l, partition.Options{Config: pc, LeaderEpoch: pa.LeaderEpoch, Logger: b.logger})
+		p, err = partition.Open(t.Name, int32(i), l, partition.Options{Config: pc, LocalID: b.nodeID, Logger: b.logger,
+			HighWatermark: b.checkpointHighWatermark(ltp), OnISRChange: b.isr.enqueue, OnISRChanged: b.isrChanged})
 		if err != nil {
 			return err
 		}
 		b.mu.Lock()
 		b.mu.partitions[tp] = p
 		b.mu.Unlock()
-		if t.Name == group.OffsetsTopic && pa.Leader == b.nodeID {
-			b.loadGroups(int32(i), p) // group coordinator
-		}
+		b.applyLeadership(img, t.ID, tp, p, pa)
 	}
 	return nil
 }
@@ -350,11 +395,13 @@ func writePartitionMetadata(dir string, id controller.TopicID) error {
 	return os.Rename(tmp, name)
 }
 
-func partitionConfig(tc config.Topic) partition.Config {
+func partitionConfig(tc config.Topic, bc config.Broker) partition.Config {
 	return partition.Config{
 		LogAppendTime:        tc.MessageTimestampType == config.TimestampLogAppendTime,
 		TimestampBeforeMaxMs: tc.MessageTimestampBeforeMaxMs,
 		TimestampAfterMaxMs:  tc.MessageTimestampAfterMaxMs,
+		MinInsyncReplicas:    int(tc.MinInsyncReplicas),
+		ReplicaLagTimeMaxMs:  bc.ReplicaLagTimeMaxMs,
 	}
 }
 

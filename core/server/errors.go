@@ -43,6 +43,16 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, partition.ErrUnknownProducerID):
 		return kerr.UnknownProducerID.Code
+	case errors.Is(err, partition.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, partition.ErrUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code
+	case errors.Is(err, partition.ErrNotLeaderOrFollower):
+		return kerr.NotLeaderForPartition.Code // NOT_LEADER_OR_FOLLOWER
+	case errors.Is(err, partition.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
 	case errors.Is(err, log.ErrLogFailed), errors.Is(err, log.ErrCorruptLog), errors.Is(err, log.ErrClosed):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, controller.ErrTopicExists):

@@ -159,23 +159,24 @@ type offsetsPartition struct {
 // (its topic deleted) must not be loaded.
 func (s offsetsPartition) open() bool { return s.b.partition(s.p.Topic(), s.p.Index()) == s.p }
 
-// Append appends the batch as leader and waits until the high watermark
-// passes it.
+// Append appends the batch as leader with acks=all, as Kafka's
+// coordinator writes, and waits until it is replicated to the ISR (with
+// min.insync.replicas members).
 func (s offsetsPartition) Append(ctx context.Context, batch []byte) error {
-	res, err := s.p.AppendAsLeader(batch)
+	res, err := s.p.AppendAsLeader(batch, -1)
 	switch {
 	case errors.Is(err, log.ErrRecordTooLarge):
 		return fmt.Errorf("%w: %w", group.ErrBatchTooLarge, err)
-	case errors.Is(err, log.ErrClosed):
+	case errors.Is(err, log.ErrClosed), errors.Is(err, partition.ErrNotLeaderOrFollower):
 		return fmt.Errorf("%w: %w", group.ErrNotLeader, err)
 	case err != nil:
 		return err
 	}
-	if err := s.p.WaitHighWatermark(ctx, res.LastOffset); err != nil {
-		if ctx.Err() != nil {
+	if err := s.p.WaitForAcks(ctx, res); err != nil {
+		if ctx.Err() != nil || !errors.Is(err, partition.ErrNotLeaderOrFollower) {
 			return err
 		}
-		return fmt.Errorf("%w: %w", group.ErrNotLeader, err) // the partition closed
+		return fmt.Errorf("%w: %w", group.ErrNotLeader, err) // leadership moved, or the partition closed
 	}
 	return nil
 }
@@ -183,8 +184,11 @@ func (s offsetsPartition) Append(ctx context.Context, batch []byte) error {
 // readChunk is how much of the partition one read takes.
 const readChunk = 1 << 20
 
-// ReadBatches reads the partition from its log start offset up to the
-// high watermark.
+// ReadBatches reads the partition from its log start offset to its log
+// end offset. Records above the HW are read too, as Kafka's coordinator
+// loads: this replica leads, so its log is the partition's from here on,
+// and a new leader's HW can lag records that were committed under the old
+// one (and acknowledged to the committers) until the followers fetch.
 func (s offsetsPartition) ReadBatches(ctx context.Context, fn func(batch []byte) error) error {
 	offset := s.p.LogStartOffset()
 	var buf []byte
@@ -195,7 +199,7 @@ func (s offsetsPartition) ReadBatches(ctx context.Context, fn func(batch []byte)
 		if !s.open() {
 			return group.ErrNotLeader
 		}
-		res, err := s.p.Read(offset, readChunk)
+		res, err := s.p.ReadToLogEnd(offset, readChunk)
 		if err != nil {
 			return err
 		}

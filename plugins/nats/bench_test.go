@@ -1,0 +1,120 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weirmq/weir/core/config"
+)
+
+// The benchmarks compare the bridge's JetStream → topic throughput with
+// the rate a plain nats.go pull consumer reads (and acks) the same stream
+// on the same machine. Each publishes b.N messages of 1 KiB (with a
+// Nats-Msg-Id) before the timer starts; use a fixed count, e.g.
+//
+//	go test -run XXX -bench 'JetStream' -benchtime 100000x ./plugins/nats/
+
+const benchPayload = 1024
+
+// benchStream starts a NATS server with a stream BENCH holding n 1 KiB
+// messages on bench.<0..15>.
+func benchStream(b *testing.B, n int) (url string, js jetstream.JetStream) {
+	b.Helper()
+	ns := startNATS(b, b.TempDir(), -1)
+	_, js = connectNATS(b, ns.ClientURL())
+	createStream(b, js, "BENCH", "bench.>")
+	rng := rand.New(rand.NewPCG(1, 2))
+	payload := make([]byte, benchPayload)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	msgs := make([]*nats.Msg, n)
+	for i := range msgs {
+		m := nats.NewMsg("bench." + strconv.Itoa(i%16))
+		m.Header.Set(HeaderMsgID, "b-"+strconv.Itoa(i))
+		m.Data = payload
+		msgs[i] = m
+	}
+	publishAsync(b, js, msgs)
+	return ns.ClientURL(), js
+}
+
+// BenchmarkJetStreamToTopic measures the bridge: from the first pull to
+// the last ack, every message written to a 4-partition topic (key from
+// Nats-Msg-Id, headers carried) with acks=all, and acked.
+func BenchmarkJetStreamToTopic(b *testing.B) {
+	w := startWeir(b)
+	w.createTopic(b, "bench", 4, nil)
+	url, _ := benchStream(b, b.N)
+	b.SetBytes(benchPayload)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	br, err := Open(Options{Routes: []config.NATSRoute{{URL: url, Stream: "BENCH", Durable: "bridge", Topic: "bench",
+		Key: "header:Nats-Msg-Id"}}, Brokers: []string{w.addr}, Partitioners: registry(b), Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for br.Status()[0].Acked < uint64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("bridge stalled: %+v", br.Status()[0])
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	br.Close()
+	if got := total(w.endOffsets(b, "bench")); got != int64(b.N) {
+		b.Fatalf("topic holds %d records, want %d", got, b.N)
+	}
+}
+
+// BenchmarkJetStreamPlainConsumer is the reference: a plain nats.go pull
+// consumer (durable, explicit acks, the library's Messages iterator)
+// reading and acking every message of the same kind of stream.
+func BenchmarkJetStreamPlainConsumer(b *testing.B) {
+	url, js := benchStream(b, b.N)
+	_ = url
+	b.SetBytes(benchPayload)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	ctx := context.Background()
+	cons, err := js.CreateOrUpdateConsumer(ctx, "BENCH", jetstream.ConsumerConfig{
+		Durable: "plain", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: config.DefaultNATSMaxAckPending,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	var bytes int
+	for i := 0; i < b.N; i++ {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += len(m.Data())
+		if err := m.Ack(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	if bytes != b.N*benchPayload {
+		b.Fatal(fmt.Sprintf("read %d bytes", bytes))
+	}
+}
