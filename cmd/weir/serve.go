@@ -19,7 +19,6 @@ import (
 	"github.com/weirmq/weir/assignors"
 	"github.com/weirmq/weir/codecs"
 	"github.com/weirmq/weir/core/config"
-	"github.com/weirmq/weir/core/controller"
 	"github.com/weirmq/weir/core/log"
 	"github.com/weirmq/weir/core/server"
 	"github.com/weirmq/weir/partitioners"
@@ -146,14 +145,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 			err = errors.Join(err, fmt.Errorf("closing logs: %w", cerr))
 		}
 	}()
-	meta, err := controller.OpenLocal(filepath.Join(cfg.DataDir, "meta"), controller.LocalOptions{
-		NodeID: cfg.NodeID, Host: "127.0.0.1",
-		// The real address is registered by the broker once it listens
-		// (the configured port may be 0); registration needs a valid port.
-		Port: 1, Rack: broker.BrokerRack, Logger: logger,
-	})
+	dial, err := brokerDialer()
 	if err != nil {
-		return fmt.Errorf("opening metadata in %s: %w", cfg.DataDir, err)
+		return err
+	}
+	meta, err := openController(cfg, broker, dial, logger)
+	if err != nil {
+		return err
 	}
 	defer func() { err = errors.Join(err, meta.Close()) }()
 
@@ -166,7 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	metrics.SetCleanerStats(logs.CleanerStats)
 	httpSrv.Handle("GET /v1/topics/{topic}/cleaner", cleanerStatusHandler(logs))
 
-	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Partitioners: reg, Logger: logger, Metrics: metrics})
+	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Partitioners: reg, Logger: logger, Metrics: metrics, Dial: dial})
 	if err != nil {
 		return err
 	}
@@ -193,6 +191,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	logger.Info("shutting down")
 	ready.Store(false)
 	stopBridge() // writes what it has in flight while the broker still takes it
+	// Controlled shutdown: leadership moves to other in-sync replicas while
+	// this node still answers, so clients move on without timeouts.
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(broker.BrokerSessionTimeoutMs)*time.Millisecond)
+	if err := b.ControlledShutdown(sctx); err != nil {
+		logger.Warn("controlled shutdown did not finish; stopping anyway", "err", err)
+	}
+	cancel()
 	if err := b.Close(); err != nil {
 		logger.Warn("closing the Kafka listener", "err", err)
 	}

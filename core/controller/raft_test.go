@@ -604,3 +604,13 @@ func TestOpenRaftErrors(t *testing.T) {
 		}
 	}
 }
+
+// Raft and Local both serve what core/server's broker needs of its
+// metadata store.
+var _ = []interface {
+	Image() *Image
+	Submit(ctx context.Context, cmd Command) (Result, error)
+	Watch(fn func(old, new *Image))
+	NewTopicID() TopicID
+	Close() error
+}{(*Raft)(nil), (*Local)(nil)}

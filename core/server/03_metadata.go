@@ -34,7 +34,7 @@ func (b *Broker) handleMetadata(ctx context.Context, rc *requestContext, kreq km
 	}
 	clusterID := img.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.nodeID
+	resp.ControllerID = b.controllerID()
 
 	var topics []controller.Topic
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)

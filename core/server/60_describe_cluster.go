@@ -27,7 +27,7 @@ func (b *Broker) handleDescribeCluster(_ context.Context, _ *requestContext, kre
 	}
 	img := b.opts.Metadata.Image()
 	resp.ClusterID = img.ClusterID()
-	resp.ControllerID = b.nodeID
+	resp.ControllerID = b.controllerID()
 	for _, br := range img.Brokers() {
 		if br.Fenced {
 			continue

@@ -90,6 +90,7 @@ type Broker struct {
 	nodeID int32
 	logger *slog.Logger
 	srv    *Server
+	member membership // registration and heartbeats (membership.go)
 
 	// reconcileMu serialises metadata reactions (Watch callbacks and the
 	// first reconcile at start) and guards closed.
@@ -170,10 +171,8 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		b.closeGroups() // group coordinator
 		return nil, err
 	}
-	if _, err := opts.Metadata.Submit(ctx, &controller.RegisterBroker{
-		ClusterID: opts.Metadata.Image().ClusterID(),
-		ID:        b.nodeID, Host: host, Port: port, Rack: brokerCfg.BrokerRack,
-	}); err != nil {
+	b.member.host, b.member.port, b.member.rack = host, port, brokerCfg.BrokerRack
+	if err := b.register(ctx); err != nil { // membership.go
 		b.srv.Close()
 		b.closeGroups() // group coordinator
 		return nil, fmt.Errorf("registering broker %d: %w", b.nodeID, err)
@@ -182,6 +181,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	// Watch calls reconcile with the current image at once, then after
 	// every applied command.
 	opts.Metadata.Watch(b.reconcile)
+	b.startHeartbeats() // membership.go
 	return b, nil
 }
 
@@ -192,6 +192,7 @@ func (b *Broker) Addr() net.Addr { return b.srv.Addr() }
 // following metadata, stops replication, writes the HW checkpoint and
 // closes the partitions (not their logs: the log manager owns those).
 func (b *Broker) Close() error {
+	b.stopHeartbeats() // membership.go
 	err := b.srv.Close()
 	b.closeGroups() // group coordinator: after the handlers, before the partitions under it
 	b.reconcileMu.Lock()
