@@ -185,6 +185,8 @@ func TestOpenRejectsWhatIsNotAPlugin(t *testing.T) {
 			[]string{"Failed to read any lines", "its stderr ends: boom: libfoo.so missing"}, "/bin/sh -c"},
 		{"wrong protocol version", Options{Name: "future", Command: bins["badversion"]},
 			[]string{"incompatible API version", "Plugin version: 2", "protocol version 1"}, bins["badversion"]},
+		{"another program's plugin", Options{Name: "alien", Command: bins["othercookie"]},
+			[]string{"This binary is a plugin", "for another program (its magic cookie is not Weir's)"}, bins["othercookie"]},
 		{"config rejected", Options{Name: "picky", Command: bins["healthy"], Config: map[string]any{"reject": true}},
 			[]string{"configure", "config says reject"}, bins["healthy"]},
 		{"unknown config key", Options{Name: "picky", Command: bins["healthy"], Args: []string{"-v"}, Config: map[string]any{"colour": "red"}},

@@ -18,7 +18,7 @@ import (
 // TestMain from testdata/<name>/main.go.
 var bins = map[string]string{}
 
-var binNames = []string{"healthy", "hostile", "badversion", "notplugin"}
+var binNames = []string{"healthy", "hostile", "badversion", "othercookie", "notplugin"}
 
 // hostEnv makes the test binary act as a broker that opens the plugin
 // binary named by the variable, prints the plugin's pid and waits to be
@@ -49,7 +49,8 @@ func run(m *testing.M) int {
 	if err != nil {
 		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	// -s -w: no symbol tables; linking is most of the build time.
+	args := []string{"build", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
 	for _, name := range binNames {
 		args = append(args, "./testdata/"+name)
 		bins[name] = filepath.Join(dir, name)

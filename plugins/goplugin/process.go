@@ -66,6 +66,10 @@ func launch(ctx context.Context, opts *Options, logger *slog.Logger) (*instance,
 	if deadline, ok := ctx.Deadline(); ok {
 		startTimeout = min(startTimeout, time.Until(deadline))
 	}
+	// One deadline for the whole start: process, handshake, Describe and
+	// Configure.
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
 	if err := ctx.Err(); err != nil || startTimeout <= 0 {
 		if err == nil {
 			err = context.DeadlineExceeded
@@ -91,8 +95,13 @@ func launch(ctx context.Context, opts *Options, logger *slog.Logger) (*instance,
 	startErr := func(err error) error {
 		pc.Kill()
 		msg := strings.TrimSpace(err.Error())
-		if out := tail.String(); out != "" && !strings.Contains(msg, out) {
+		out := tail.String()
+		if out != "" && !strings.Contains(msg, out) {
 			msg += "; its stderr ends: " + out
+		}
+		if strings.Contains(out, "This binary is a plugin") {
+			// go-plugin's answer to a magic cookie it does not expect.
+			msg += "; it is a go-plugin binary, but for another program (its magic cookie is not Weir's)"
 		}
 		return fmt.Errorf("goplugin: plugin %q: start %s: %s (a plugin must be a Go program that calls sdk/goplugin.Serve, protocol version %d)",
 			opts.Name, opts.commandLine(), msg, wire.ProtocolVersion)
@@ -114,9 +123,6 @@ func launch(ctx context.Context, opts *Options, logger *slog.Logger) (*instance,
 		inst.pid = cmd.Process.Pid
 	}
 
-	// Describe and Configure share the start timeout.
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
 	fail := func(what string, err error) (*instance, error) {
 		inst.stop(false, logger)
 		return nil, fmt.Errorf("goplugin: plugin %q (%s): %s: %w", opts.Name, opts.commandLine(), what, err)

@@ -43,6 +43,10 @@ func TestHealthyPluginServesEveryPoint(t *testing.T) {
 	waitFor(t, "the plugin's own log line", func() bool {
 		return len(logs.lines("level=INFO", "healthy test plugin starting", "plugin=test-healthy")) == 1
 	})
+	// What it prints to stdout once serving is forwarded too.
+	waitFor(t, "the plugin's stdout", func() bool {
+		return len(logs.lines("plugin stdout", `line="configuring with {}"`, "plugin=test-healthy")) == 1
+	})
 }
 
 func TestPartitionerMatchesInProcess(t *testing.T) {

@@ -3,6 +3,10 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+
 	"github.com/weirmq/weir/plugins/goplugin/internal/testplugin"
 	"github.com/weirmq/weir/sdk/goplugin"
 )
@@ -14,6 +18,9 @@ func main() {
 		Partitioner:      p.Partitioner(),
 		CompactionFilter: p.Filter(),
 		Assignor:         p.Assignor(),
-		Configure:        p.Configure,
+		Configure: func(ctx context.Context, config json.RawMessage) error {
+			fmt.Printf("configuring with %s\n", config) // forwarded to the host's log
+			return p.Configure(ctx, config)
+		},
 	})
 }
