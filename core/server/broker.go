@@ -119,7 +119,7 @@ type Broker struct {
 	dial         dialFunc
 	fetchers     *replicaFetchers
 	isr          *isrSender
-	hwCheckpoint map[log.TopicPartition]int64 // read at start
+	hwCheckpoint map[log.TopicPartition]int64 // read at start; then guarded by reconcileMu
 	cpMu         sync.Mutex                   // serialises HW checkpoint writes
 	replCtx      context.Context
 	replStop     context.CancelFunc
@@ -289,6 +289,7 @@ func (b *Broker) removeTopic(name string) {
 	b.mu.Unlock()
 	for _, p := range gone {
 		b.fetchers.unfollow(topicPartition{name, p.Index()})
+		delete(b.hwCheckpoint, log.TopicPartition{Topic: name, Partition: p.Index()})
 		if name == group.OffsetsTopic {
 			b.groups.Unload(p.Index()) // group coordinator
 		}
@@ -466,7 +467,10 @@ func (b *Broker) apis() map[int16]api {
 		33: {0, 2, b.handleAlterConfigs},
 		35: {1, 4, b.handleDescribeLogDirs},
 		37: {0, 3, b.handleCreatePartitions},
+		43: {0, 2, b.handleElectLeaders},
 		44: {0, 1, b.handleIncrementalAlterConfigs},
+		45: {0, 0, b.handleAlterPartitionReassignments},
+		46: {0, 0, b.handleListPartitionReassignments},
 		60: {0, 1, b.handleDescribeCluster},
 		61: {0, 0, b.handleDescribeProducers},
 	}

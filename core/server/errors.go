@@ -71,6 +71,14 @@ func errorCode(err error) int16 {
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, config.ErrUnknownConfig), errors.Is(err, config.ErrWrongType), errors.Is(err, config.ErrInvalidValue):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, controller.ErrElectionNotNeeded):
+		return kerr.ElectionNotNeeded.Code
+	case errors.Is(err, controller.ErrPreferredLeaderNotAvailable):
+		return kerr.PreferredLeaderNotAvailable.Code
+	case errors.Is(err, controller.ErrEligibleLeadersNotAvailable):
+		return kerr.EligibleLeadersNotAvailable.Code
+	case errors.Is(err, controller.ErrNoReassignmentInProgress):
+		return kerr.NoReassignmentInProgress.Code
 	case errors.Is(err, controller.ErrInconsistentClusterID):
 		return kerr.InconsistentClusterID.Code
 	case errors.Is(err, context.DeadlineExceeded):
