@@ -65,9 +65,6 @@ var (
 	// errCleanAborted: the log changed under the pass (a truncation,
 	// retention) or is closing; the pass's output was discarded.
 	errCleanAborted = errors.New("cleaning pass abandoned")
-	// ErrNotCompacted: CleanLog was asked to clean a log whose
-	// cleanup.policy does not include compact.
-	ErrNotCompacted = errors.New("cleanup.policy does not include compact")
 )
 
 // cleanerState is what a log keeps about its cleaning, guarded by Log.mu.
@@ -303,6 +300,22 @@ func (l *Log) clean(ctx context.Context, env *cleanEnv, force bool) (CleanResult
 	if err != nil {
 		return CleanResult{}, err
 	}
+	// Closing the log cancels the pass's context too, so that a filter
+	// waiting on it returns.
+	ctx, cancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-l.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		cancel()
+		<-watched
+	}()
 	p := newCleanPass(ctx, l, env, plan)
 	defer p.release()
 	if err := p.buildOffsetMap(); err != nil {
@@ -317,6 +330,7 @@ func (l *Log) clean(ctx context.Context, env *cleanEnv, force bool) (CleanResult
 	if err := p.install(); err != nil {
 		return p.res, p.failed(err)
 	}
+	l.ReapDeleted() // the replaced segments, if file.delete.delay.ms is 0
 	if p.res.FilterErrors > 0 {
 		l.logger.Warn("compaction filter failed; its chunks were kept whole",
 			"filter", plan.cfg.CompactionFilter, "chunks", p.res.FilterErrors, "err", p.filterErr)
@@ -504,13 +518,10 @@ func eofIsNil(err error) error {
 // checkCancel reports whether the pass must stop: its context ended or the
 // log is closing.
 func (p *cleanPass) checkCancel() error {
-	if err := p.ctx.Err(); err != nil {
-		return err
-	}
 	select {
 	case <-p.l.closing:
 		return fmt.Errorf("%w: the log is closing", errCleanAborted)
 	default:
-		return nil
+		return p.ctx.Err()
 	}
 }

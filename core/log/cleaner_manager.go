@@ -139,6 +139,9 @@ func (m *Manager) cleanDirtiest(ctx context.Context, env *cleanEnv) (TopicPartit
 		if errors.Is(err, errNothingToClean) {
 			continue // another thread got there first
 		}
+		if err == nil {
+			m.checkpointCleaner()
+		}
 		return c.tp, res, true, err
 	}
 	return TopicPartition{}, CleanResult{}, false, nil
@@ -157,15 +160,30 @@ func (m *Manager) CleanLog(ctx context.Context, tp TopicPartition) (CleanResult,
 		return CleanResult{}, fmt.Errorf("clean %s: the log is not open", tp)
 	}
 	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
 	res, err := m.cleanLocked(ctx, m.newCleanEnv(), tp, l, true)
+	l.cleanMu.Unlock()
 	if errors.Is(err, errNothingToClean) {
 		return CleanResult{}, nil
 	}
 	if err != nil {
 		return res, fmt.Errorf("clean %s: %w", tp, err)
 	}
+	m.checkpointCleaner()
 	return res, nil
+}
+
+// checkpointCleaner writes the cleaner checkpoint after a pass, so a
+// restart does not clean again what is clean. The caller holds no log's
+// cleanMu: Close holds m.mu while it waits for those.
+func (m *Manager) checkpointCleaner() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return // Close writes it
+	}
+	if err := m.writeCleanerOffsetsLocked(); err != nil {
+		m.logger.Warn("writing the cleaner checkpoint", "err", err)
+	}
 }
 
 // cleanLocked runs a pass over l, whose cleanMu the caller holds, and then
@@ -174,7 +192,7 @@ func (m *Manager) CleanLog(ctx context.Context, tp TopicPartition) (CleanResult,
 func (m *Manager) cleanLocked(ctx context.Context, env *cleanEnv, tp TopicPartition, l *Log, force bool) (CleanResult, error) {
 	env.topic, env.partition = tp.Topic, tp.Partition
 	res, err := l.clean(ctx, env, force)
-	if errors.Is(err, errNothingToClean) {
+	if errors.Is(err, errNothingToClean) || errors.Is(err, ErrNotCompacted) {
 		return res, err
 	}
 	c := &m.cleaner
@@ -182,7 +200,7 @@ func (m *Manager) cleanLocked(ctx context.Context, env *cleanEnv, tp TopicPartit
 	c.bytesWritten.Add(res.BytesWritten)
 	if err != nil {
 		c.failures.Add(1)
-		if !errors.Is(err, errCleanAborted) && ctx.Err() == nil {
+		if !errors.Is(err, errCleanAborted) && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
 			l.logger.Warn("log cleaning failed", "err", err)
 			l.mu.Lock()
 			l.mu.cleaner.retryAtMs = m.opts.Clock.Now().Add(m.cleanerBackoff()).UnixMilli()
@@ -204,13 +222,6 @@ func (m *Manager) cleanLocked(ctx context.Context, env *cleanEnv, tp TopicPartit
 	if l.Config().CleanupDelete {
 		m.retain(l)
 	}
-	m.mu.Lock()
-	if !m.mu.closed {
-		if werr := m.writeCleanerOffsetsLocked(); werr != nil {
-			m.logger.Warn("writing the cleaner checkpoint", "err", werr)
-		}
-	}
-	m.mu.Unlock()
 	return res, nil
 }
 

@@ -26,7 +26,7 @@ func TestManagerCleansTheDirtiestLogAndCheckpointsItsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeVersions(t, a, clock, 60, 5)  // many versions per key: dirty
+	writeVersions(t, a, clock, 60, 5)   // many versions per key: dirty
 	writeVersions(t, b, clock, 60, 500) // every key new
 	writeVersions(t, plain, clock, 60, 5)
 	for _, l := range []*Log{a, b, plain} {
@@ -150,7 +150,24 @@ func TestManagerCleanerThreadsWorkInTheBackground(t *testing.T) {
 		}
 		logs = append(logs, l)
 	}
+	// A delete-policy log with hour-old records: the retention worker
+	// removes them.
+	delCfg := testConfig()
+	delCfg.SegmentBytes, delCfg.RetentionMs = 1000, 60_000
+	del, err := m.OpenLog(TopicPartition{"old", 0}, delCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		appendKV(t, del, time.Now().Add(-time.Hour).UnixMilli(), batchOpts{}, kv{key: "k", value: fmt.Sprintf("%0100d", i)})
+	}
 	deadline := time.Now().Add(10 * time.Second)
+	for del.LogStartOffset() != 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the retention worker left the log starting at %d", del.LogStartOffset())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for {
 		done := 0
 		for _, l := range logs {

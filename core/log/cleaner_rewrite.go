@@ -22,8 +22,10 @@ const (
 	// writeChunk is how much cleaned output is buffered per write.
 	writeChunk = 1 << 20
 	// filterChunk is how many surviving records one compaction filter call
-	// sees at most (more only when a single batch holds more).
-	filterChunk = 1024
+	// sees at most (more only when a single batch holds more), and
+	// filterChunkBytes how many bytes of batches wait for one at most.
+	filterChunk      = 1024
+	filterChunkBytes = 8 << 20
 )
 
 // cleanPass is one cleaning pass over one log. It is used by one goroutine.
@@ -35,6 +37,8 @@ type cleanPass struct {
 	it         record.Iterator
 	maxDecoded int
 	keys       []keyAt
+	readBuf    []byte // the scanners' buffer: one scanner reads at a time
+	writeBuf   []byte // the writers' buffer: one writer writes at a time
 
 	mapEnd    int   // plan.segs[:mapEnd] are rewritten
 	endOffset int64 // the next pass's first dirty offset
@@ -43,6 +47,7 @@ type cleanPass struct {
 	filterErr error                // the last filter error, for the log line
 	pending   []pendingBatch       // batches waiting for the filter, in order
 	pendRecs  int
+	pendBytes int
 	recBuf    []record.Record
 	sdkRecs   []sdk.Record
 	decisions []sdk.FilterDecision
@@ -126,10 +131,10 @@ func (sc *batchScanner) fill(pos int64, need int) error {
 		}
 	}
 	n = int(min(int64(n), sc.end-pos))
-	if cap(sc.buf) < n {
-		sc.buf = make([]byte, n)
+	if cap(sc.p.readBuf) < n {
+		sc.p.readBuf = make([]byte, n)
 	}
-	sc.buf = sc.buf[:n]
+	sc.buf = sc.p.readBuf[:n]
 	got, err := sc.s.log.ReadAt(sc.buf, pos)
 	if got < n {
 		if err == nil || errors.Is(err, io.EOF) {
@@ -205,7 +210,10 @@ func (p *cleanPass) newWriter(base int64) (*cleanedWriter, error) {
 		return nil, err
 	}
 	p.outs = append(p.outs, s)
-	return &cleanedWriter{p: p, seg: s, buf: make([]byte, 0, writeChunk+64<<10)}, nil
+	if p.writeBuf == nil {
+		p.writeBuf = make([]byte, 0, writeChunk+64<<10)
+	}
+	return &cleanedWriter{p: p, seg: s, buf: p.writeBuf[:0]}, nil
 }
 
 // add appends a whole batch whose header is h.
@@ -217,9 +225,10 @@ func (w *cleanedWriter) add(batch []byte, h record.Header) error {
 // added indexes the batch just appended to w.buf.
 func (w *cleanedWriter) added(h record.Header) error {
 	s := w.seg
-	if s.index.full() || s.timeIndex.full() || h.LastOffset()-s.base > math.MaxUint32 {
+	if h.LastOffset()-s.base > math.MaxUint32 {
 		// Grouping keeps this from happening; never write what the index
-		// could not describe.
+		// could not describe. (A full index only stops taking entries:
+		// lookups then scan from the last one.)
 		return fmt.Errorf("cleaned segment %d cannot hold the batch at offset %d", s.base, h.BaseOffset)
 	}
 	s.indexBatch(h, s.size, w.p.plan.cfg.IndexIntervalBytes)
@@ -261,6 +270,7 @@ func (w *cleanedWriter) flush() error {
 	w.written += int64(n)
 	w.p.res.BytesWritten += int64(n)
 	w.buf = w.buf[:0]
+	w.p.writeBuf = w.buf // keep what append grew
 	return w.p.env.throttle.wait(w.p.ctx, int64(n))
 }
 
@@ -358,7 +368,8 @@ func (p *cleanPass) process(w *cleanedWriter, batch []byte, h record.Header) err
 	pb.recs = recs
 	p.pending = append(p.pending, pb)
 	p.pendRecs += len(recs)
-	if p.pendRecs >= filterChunk {
+	p.pendBytes += len(pb.batch)
+	if p.pendRecs >= filterChunk || p.pendBytes >= filterChunkBytes {
 		return p.flushPending(w)
 	}
 	return nil
@@ -407,7 +418,7 @@ func (p *cleanPass) flushPending(w *cleanedWriter) error {
 		}
 	}
 	clear(p.pending)
-	p.pending, p.pendRecs = p.pending[:0], 0
+	p.pending, p.pendRecs, p.pendBytes = p.pending[:0], 0, 0
 	return nil
 }
 

@@ -141,7 +141,6 @@ func (p *cleanPass) install() error {
 	c.lastCleanMs = now.UnixMilli()
 	c.retryAtMs = 0
 	c.last = p.res
-	l.reapLocked(now)
 	return nil
 }
 

@@ -38,4 +38,8 @@ var (
 
 	// ErrClosed: the log has been closed.
 	ErrClosed = errors.New("log closed")
+
+	// ErrNotCompacted: a log cleaning was asked of a log whose
+	// cleanup.policy does not include compact.
+	ErrNotCompacted = errors.New("cleanup.policy does not include compact")
 )

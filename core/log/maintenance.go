@@ -102,25 +102,40 @@ func (l *Log) scheduleDelete(segs []*segment, now time.Time) error {
 }
 
 // ReapDeleted closes and removes deleted segments whose delay has passed.
+// The files are closed and removed outside the log's lock, so appends do
+// not wait for the file system.
 func (l *Log) ReapDeleted() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.reapLocked(l.clock.Now())
+	due := l.takeDueLocked(l.clock.Now())
+	l.mu.Unlock()
+	l.removeDeleted(due)
 }
 
-func (l *Log) reapLocked(now time.Time) {
+func (l *Log) reapLocked(now time.Time) { l.removeDeleted(l.takeDueLocked(now)) }
+
+// takeDueLocked removes from the deleting list the segments whose delay
+// has passed, and returns them.
+func (l *Log) takeDueLocked(now time.Time) []*segment {
+	var due []*segment
 	keep := l.mu.deleting[:0]
 	for _, d := range l.mu.deleting {
 		if now.Before(d.at) {
 			keep = append(keep, d)
 			continue
 		}
-		if err := errors.Join(d.seg.close(), d.seg.removeFiles(deletedSuffix)); err != nil {
-			l.logger.Warn("removing deleted segment", "segment", d.seg.base, "err", err)
-		}
+		due = append(due, d.seg)
 	}
 	clear(l.mu.deleting[len(keep):])
 	l.mu.deleting = keep
+	return due
+}
+
+func (l *Log) removeDeleted(segs []*segment) {
+	for _, s := range segs {
+		if err := errors.Join(s.close(), s.removeFiles(deletedSuffix)); err != nil {
+			l.logger.Warn("removing deleted segment", "segment", s.base, "err", err)
+		}
+	}
 }
 
 // DeleteRecordsBefore makes offset the new log start offset (Kafka's

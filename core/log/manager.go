@@ -373,7 +373,8 @@ func (m *Manager) loop() {
 	}
 }
 
-// Close stops the background goroutine, closes every log (flushing it),
+// Close stops the background goroutines (a cleaning pass in progress is
+// abandoned and its output removed), closes every log (flushing it),
 // writes the checkpoints and, if all of that succeeded, the clean-shutdown
 // marker that lets the next start skip recovery.
 func (m *Manager) Close() error {

@@ -270,8 +270,11 @@ func (s *segment) recover(writable bool, indexBytes, indexInterval int64, maxBat
 			return 0, err
 		}
 		size := int64(h.Size())
+		// A full index is not a reason to stop: a segment the cleaner
+		// merged may need more entries than segment.index.bytes holds now;
+		// lookups past the last entry scan.
 		if size > maxBatch || pos+size > s.size || h.BaseOffset < s.next ||
-			h.LastOffset()-s.base > math.MaxUint32 || s.index.full() {
+			h.LastOffset()-s.base > math.MaxUint32 {
 			break
 		}
 		if cap(body) < int(size) {
