@@ -25,6 +25,9 @@ type FetchOptions struct {
 	Logger     *slog.Logger // nil: slog.Default(); the WASM module's log lines and fallbacks
 	// MaxModuleBytes bounds the answer; 0 means 64 MiB.
 	MaxModuleBytes int64
+	// CacheDir is a WASM compilation cache; "" compiles the module at
+	// every fetch (seconds for a Go module).
+	CacheDir string
 }
 
 // Fetched is a topic's partitioner, fetched from a broker by
@@ -122,7 +125,7 @@ func FetchPartitioner(ctx context.Context, httpAddr, topic string, opts FetchOpt
 	if got := hex.EncodeToString(sum[:]); got != info.ModuleSHA256 {
 		return nil, fmt.Errorf("producer: topic %q: the module of %q does not match its checksum (%s, want %s)", topic, info.Partitioner, got, info.ModuleSHA256)
 	}
-	m, err := wasm.OpenBytes(ctx, module, wasm.Options{Name: info.Partitioner, Config: info.Config, Logger: opts.Logger})
+	m, err := wasm.OpenBytes(ctx, module, wasm.Options{Name: info.Partitioner, Config: info.Config, CacheDir: opts.CacheDir, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("producer: loading WASM partitioner %q of topic %q: %w", info.Partitioner, topic, err)
 	}

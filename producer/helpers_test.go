@@ -45,7 +45,7 @@ type node struct {
 
 // startNode starts a node whose registry has the codecs, the built-in
 // partitioners and first-byte; toml is added to the defaults.
-func startNode(t *testing.T, toml string, modules ModuleSource) *node {
+func startNode(t testing.TB, toml string, modules ModuleSource) *node {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -97,7 +97,7 @@ func startNode(t *testing.T, toml string, modules ModuleSource) *node {
 	return &node{kafka: b.Addr().String(), http: httpSrv.Addr().String(), reg: reg, prod: prod}
 }
 
-func (n *node) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+func (n *node) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.kafka)}, opts...)...)
 	if err != nil {
@@ -107,14 +107,14 @@ func (n *node) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // createTopic creates a topic with configs.
-func (n *node) createTopic(t *testing.T, name string, partitions int32, configs map[string]string) {
+func (n *node) createTopic(t testing.TB, name string, partitions int32, configs map[string]string) {
 	t.Helper()
 	cs := map[string]*string{}
 	for k, v := range configs {

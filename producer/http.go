@@ -30,8 +30,10 @@ package producer
 // partition, 503 for a retriable error (the record may be retried),
 // 500 otherwise. A request refused as a whole — malformed JSON (400), no
 // records (400), a partition that does not exist (400), an unknown topic
-// (404), a body over the limit (413), a partitioner this node does not
-// have (500) — gets {"error": "..."} and writes nothing.
+// (404; a missing topic is created first where the broker's
+// auto.create.topics.enable allows, as a Kafka producer's would be), a body
+// over the limit (413), a partitioner this node does not have (500) — gets
+// {"error": "..."} and writes nothing.
 //
 // GET /v1/topics/{topic}/partitioner describes the topic's partitioner:
 //

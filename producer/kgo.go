@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -35,6 +36,10 @@ func (k kgoPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
 type topicPartitioner struct {
 	p     sdk.Partitioner
 	topic string
+
+	mu   sync.Mutex // guards the scratch space, so that a call allocates nothing
+	keys [1][]byte
+	out  [1]int32
 }
 
 // RequiresConsistency is true: n is then the topic's partition count, as
@@ -42,10 +47,14 @@ type topicPartitioner struct {
 func (*topicPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
 
 func (t *topicPartitioner) Partition(r *kgo.Record, n int) int {
-	in := sdk.PartitionInput{Topic: t.topic, NumPartitions: int32(n), Keys: [][]byte{r.Key}}
-	var out [1]int32
-	if err := t.p.Partition(context.Background(), in, out[:]); err != nil || sdk.CheckPartitions(in, out[:]) != nil {
-		if err := murmur2.Partition(context.Background(), in, out[:]); err != nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.keys[0] = r.Key
+	defer func() { t.keys[0] = nil }()
+	in := sdk.PartitionInput{Topic: t.topic, NumPartitions: int32(n), Keys: t.keys[:]}
+	out := t.out[:]
+	if err := t.p.Partition(context.Background(), in, out); err != nil || sdk.CheckPartitions(in, out) != nil {
+		if err := murmur2.Partition(context.Background(), in, out); err != nil {
 			return 0
 		}
 	}

@@ -127,6 +127,7 @@ func Open(opts Options) (*Producer, error) {
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Seeds...),
+		kgo.ClientID("weir-producer"),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),

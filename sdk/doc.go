@@ -9,4 +9,8 @@
 //
 // A published interface never gains a method. New capabilities arrive as
 // optional interfaces that callers detect with a type assertion.
+//
+// To write a plugin, start with README.md in this directory: it takes a
+// partitioner from an empty directory to records placed by it in a
+// running Weir (sdk/wasm and sdk/goplugin are the guest-side helpers).
 package sdk

@@ -313,12 +313,18 @@ status is 1 if the plugin fails; a plugin that declines says so.`,
 	fl.StringVar(&f.input, "input", "", "assignors and filters: the JSON input file (- for stdin)")
 	fl.Int64Var(&f.nowMs, "now", 0, "filters: the cleaner's clock, ms since the epoch (default: now)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the decisions as JSON")
-	cache := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		cache = filepath.Join(dir, "weir", "plugin-cache")
-	}
-	fl.StringVar(&f.cacheDir, "cache-dir", cache, "the WASM compilation cache (\"\" for none): a module tested again loads in a fraction of the time")
+	fl.StringVar(&f.cacheDir, "cache-dir", defaultPluginCache(), "the WASM compilation cache (\"\" for none): a module tested again loads in a fraction of the time")
 	return cmd
+}
+
+// defaultPluginCache is where the client commands keep compiled WASM
+// modules: the user's cache directory, or "" (none) without one.
+func defaultPluginCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "weir", "plugin-cache")
 }
 
 // testedPlugin is a plugin opened by weir plugin test.

@@ -135,7 +135,7 @@ func testPluginTestMistakes(t *testing.T, pf pluginFiles) {
 		{"failing plugin", "", []string{"test", "--wasm", mod, "--cache-dir", cache, "--kind", "partitioner", "--config", `{"fail": true}`, "--key", "a"},
 			"the partitioner failed (the broker would fall back to murmur2)"},
 		{"bad group", `{"members": [{"member_id": ""}]}`, []string{"test", "--command", assignor, "--input", "-"}, "member 0 has an empty member id"},
-		{"not a module", "", []string{"test", "--wasm", assignor, "--key", "a"}, "loading " + assignor},
+		{"not a module", "", []string{"test", "--wasm", assignor, "--cache-dir", cache, "--key", "a"}, "loading " + assignor},
 	} {
 		r := runPlugin(t, tc.stdin, tc.args...)
 		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {

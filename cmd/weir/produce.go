@@ -28,6 +28,7 @@ type produceFlags struct {
 	compression  string
 	nullValue    string
 	httpAddr     string
+	cacheDir     string
 }
 
 func newProduceCommand() *cobra.Command {
@@ -82,6 +83,7 @@ still delivered.`,
 		httpDef = v
 	}
 	fl.StringVar(&f.httpAddr, "http", httpDef, "the node's HTTP listener, to fetch a plugin partitioner from; $"+httpAPIEnv+" sets the default")
+	fl.StringVar(&f.cacheDir, "cache-dir", defaultPluginCache(), "the compilation cache for a fetched WASM partitioner (\"\" for none)")
 	return cmd
 }
 
@@ -316,7 +318,7 @@ func topicPartitioner(ctx context.Context, cmd *cobra.Command, cf *clientFlags, 
 	}
 	fctx, cancel := cf.requestContext(ctx)
 	defer cancel()
-	fetched, err := producer.FetchPartitioner(fctx, f.httpAddr, topic, producer.FetchOptions{Logger: newStderrLogger(cmd.ErrOrStderr())})
+	fetched, err := producer.FetchPartitioner(fctx, f.httpAddr, topic, producer.FetchOptions{Logger: newStderrLogger(cmd.ErrOrStderr()), CacheDir: f.cacheDir})
 	if err != nil {
 		return nil, none, fmt.Errorf("topic %q uses partitioner %q: %w", topic, info.Partitioner, err)
 	}

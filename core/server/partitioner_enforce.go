@@ -148,14 +148,12 @@ func (b *Broker) enforcePartitioner(ctx context.Context, topic string, rp kmsg.P
 // placementKeys returns the keys of the keyed records in records (the
 // records field of one partition of a produce request: one or more
 // batches), and the index of each record among all records of the field.
-// Keys alias records or a decompression buffer of their own. Control
-// batches are skipped. A batch that does not validate ends the walk
-// without an error: the append that follows refuses it with its own code.
+// Keys alias records or a decompression buffer of their own (one per
+// compressed batch). Control batches are skipped. A batch that does not
+// validate ends the walk without an error: the append that follows
+// refuses it with its own code.
 func placementKeys(records []byte, codecs record.CodecSource) (keys [][]byte, index []int32, err error) {
-	var (
-		it  record.Iterator
-		pos int32
-	)
+	var pos int32
 	for rest := records; len(rest) > 0; {
 		var batch []byte
 		if batch, rest, err = record.NextBatch(rest); err != nil {
@@ -169,17 +167,18 @@ func placementKeys(records []byte, codecs record.CodecSource) (keys [][]byte, in
 			pos += h.NumRecords
 			continue
 		}
-		if err := it.Reset(batch, codecs, maxEnforceDecoded); err != nil {
+		if keys == nil {
+			keys, index = make([][]byte, 0, h.NumRecords), make([]int32, 0, h.NumRecords)
+		}
+		// An Iterator per batch: keys of a compressed batch point into its
+		// decompression buffer, which a Reset would reuse.
+		it, err := record.NewIterator(batch, codecs, maxEnforceDecoded)
+		if err != nil {
 			return nil, nil, err
 		}
 		for r, ok := it.Next(); ok; r, ok = it.Next() {
 			if r.Key != nil {
-				key := r.Key
-				if h.Attributes.Compression() != sdk.CompressionNone {
-					// The next Reset reuses the buffer the key points into.
-					key = append([]byte{}, key...)
-				}
-				keys = append(keys, key)
+				keys = append(keys, r.Key)
 				index = append(index, pos)
 			}
 			pos++

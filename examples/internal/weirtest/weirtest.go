@@ -81,13 +81,22 @@ var (
 // if the node does not start within 30 seconds, showing its log.
 func Start(t testing.TB, weir, toml string) *Node {
 	t.Helper()
-	n := &Node{Weir: weir, Dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan struct{})}
+	return StartIn(t, weir, t.TempDir(), toml)
+}
+
+// StartIn is Start in the directory dir, which must exist: the node runs
+// there (relative paths in toml are relative to dir), with its data in
+// dir/data (its WASM compilation cache in dir/data/plugin-cache).
+func StartIn(t testing.TB, weir, dir, toml string) *Node {
+	t.Helper()
+	n := &Node{Weir: weir, Dir: dir, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cfg := filepath.Join(n.Dir, "weir.toml")
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n.cmd = exec.Command(weir, "serve", "--config", cfg, "--data-dir", filepath.Join(n.Dir, "data"),
 		"--kafka-addr", "127.0.0.1:0", "--controller-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	n.cmd.Dir = n.Dir // relative paths in the configuration are relative to it
 	n.cmd.Stderr = n.stderr
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
