@@ -437,13 +437,14 @@ func (s *replicaState) localAppend(leo int64) effects {
 	return eff
 }
 
-// truncated records a follower's truncation: the LEO moved down, and the
-// HW with it if it was above.
-func (s *replicaState) truncated(leo int64) effects {
+// truncated records a follower's truncation: the LEO moved (down, or to
+// a new log start after emptying the log), and the HW stays within
+// [logStart, LEO].
+func (s *replicaState) truncated(leo, logStart int64) effects {
 	var eff effects
 	s.leo = leo
-	if s.hw > leo {
-		s.hw, eff.hwMoved = leo, true
+	if hw := max(min(s.hw, leo), logStart); hw != s.hw {
+		s.hw, eff.hwMoved = hw, true
 	}
 	return eff
 }

@@ -371,7 +371,7 @@ func (s *simCluster) fetch(b *strings.Builder, r *simReplica, now int64) {
 			off := min(r.m.hw, r.log.LogEndOffset())
 			fmt.Fprintf(b, "%d has no epochs: truncates to its hw %d\n", r.id, off)
 			r.log.truncate(off)
-			r.m.truncated(r.log.LogEndOffset())
+			r.m.truncated(r.log.LogEndOffset(), 0)
 			r.truncating = false
 			break
 		}
@@ -383,7 +383,7 @@ func (s *simCluster) fetch(b *strings.Builder, r *simReplica, now int64) {
 		}
 		b.WriteString("\n")
 		r.log.truncate(off)
-		r.m.truncated(r.log.LogEndOffset())
+		r.m.truncated(r.log.LogEndOffset(), 0)
 		r.truncating = !done
 	}
 
@@ -403,13 +403,13 @@ func (s *simCluster) fetch(b *strings.Builder, r *simReplica, now int64) {
 		fmt.Fprintf(b, "%d fetches from %d (last epoch %d): diverging, epoch %d ends at %d; %d truncates to %d\n",
 			r.id, offset, lastEpoch, div.Epoch, div.EndOffset, r.id, off)
 		r.log.truncate(off)
-		r.m.truncated(r.log.LogEndOffset())
+		r.m.truncated(r.log.LogEndOffset(), 0)
 		return
 	}
 	if offset > l.log.LogEndOffset() {
 		fmt.Fprintf(b, "%d fetches from %d: offset out of range (leader leo %d); %d truncates to it\n", r.id, offset, l.log.LogEndOffset(), r.id)
 		r.log.truncate(l.log.LogEndOffset())
-		r.m.truncated(r.log.LogEndOffset())
+		r.m.truncated(r.log.LogEndOffset(), 0)
 		return
 	}
 	eff, err := l.m.followerFetch(r.id, offset, now)

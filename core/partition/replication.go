@@ -37,7 +37,8 @@ func errorsIsAny(err error, targets ...error) bool {
 // leader's own and followers' positions are learned afresh.
 //
 // It returns ErrStaleLeadership, changing nothing, for leadership older
-// than the replica has seen, and ErrClosed after Close.
+// than the replica has seen, ErrClosed after Close, and an error for st
+// naming another leader.
 func (p *Partition) MakeLeader(st Leadership) (started bool, err error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -45,6 +46,10 @@ func (p *Partition) MakeLeader(st Leadership) (started bool, err error) {
 	if p.mu.closed {
 		p.mu.Unlock()
 		return false, ErrClosed
+	}
+	if st.Leader != p.mu.state.localID {
+		p.mu.Unlock()
+		return false, fmt.Errorf("MakeLeader with leader %d on broker %d", st.Leader, p.mu.state.localID)
 	}
 	eff, err := p.mu.state.becomeLeader(st, p.log.LogEndOffset(), p.nowMs())
 	p.mu.Unlock()
@@ -73,6 +78,10 @@ func (p *Partition) MakeFollower(st Leadership) (started bool, err error) {
 	if p.mu.closed {
 		p.mu.Unlock()
 		return false, ErrClosed
+	}
+	if st.Leader == p.mu.state.localID {
+		p.mu.Unlock()
+		return false, fmt.Errorf("MakeFollower with this broker, %d, as leader", st.Leader)
 	}
 	eff, _, err := p.mu.state.becomeFollower(st, p.log.LogEndOffset())
 	p.mu.Unlock()
@@ -297,7 +306,8 @@ func (p *Partition) checkFollower(epoch int32) error {
 // AppendAsFollower appends batches fetched from the leader of epoch,
 // verbatim (offsets and epochs as the leader wrote them), and keeps the
 // producer state as the leader does, so that idempotence holds if this
-// replica leads next. Errors are the log's (log.ErrNonMonotonicOffsets,
+// replica leads next. An empty log whose start falls inside the first
+// batch restarts at that batch's base offset. Errors are the log's (log.ErrNonMonotonicOffsets,
 // log.ErrInvalidBatch, I/O errors) and checkFollower's.
 func (p *Partition) AppendAsFollower(epoch int32, records []byte) (log.AppendInfo, error) {
 	p.appendMu.Lock()
@@ -307,6 +317,20 @@ func (p *Partition) AppendAsFollower(epoch int32, records []byte) (log.AppendInf
 	p.mu.Unlock()
 	if err != nil {
 		return log.AppendInfo{FirstOffset: -1, LastOffset: -1}, err
+	}
+	if h, herr := record.ReadHeader(records); herr == nil {
+		// An empty log started at the leader's log start offset, which
+		// DeleteRecords put inside a batch: the first batch fetched starts
+		// before it. Start the log at the batch instead (as Kafka does);
+		// the leader's log start offset follows with the next fetch.
+		if leo := p.log.LogEndOffset(); leo == p.log.LogStartOffset() && h.BaseOffset < leo && h.LastOffset() >= leo {
+			if err := p.log.TruncateFullyAndStartAt(h.BaseOffset); err != nil {
+				return log.AppendInfo{FirstOffset: -1, LastOffset: -1}, err
+			}
+			p.mu.Lock()
+			p.mu.state.truncated(p.log.LogEndOffset(), p.log.LogStartOffset())
+			p.mu.Unlock()
+		}
 	}
 	info, err := p.log.AppendAsFollower(records)
 	rest := records
@@ -375,7 +399,7 @@ func (p *Partition) truncate(epoch int32, offset int64, fully bool) error {
 		return fmt.Errorf("rebuilding producer state after truncation: %w", err)
 	}
 	p.mu.Lock()
-	eff := p.mu.state.truncated(p.log.LogEndOffset())
+	eff := p.mu.state.truncated(p.log.LogEndOffset(), p.log.LogStartOffset())
 	p.mu.Unlock()
 	p.apply(eff, false)
 	return nil
@@ -384,6 +408,7 @@ func (p *Partition) truncate(epoch int32, offset int64, fully bool) error {
 // SetLeaderHighWatermark takes the HW the leader of epoch sent in a fetch
 // response (at most this replica's LEO).
 func (p *Partition) SetLeaderHighWatermark(epoch int32, hw int64) {
+	hw = max(hw, p.log.LogStartOffset())
 	p.mu.Lock()
 	var eff effects
 	if p.checkFollower(epoch) == nil {

@@ -151,6 +151,10 @@ func (b *Broker) readFetch(r *fetchResp, targets []fetchTarget, maxBytes int64, 
 		fp := newFetchRespPartition(t.req.Partition)
 		fp.ErrorCode = t.errorCode
 		if t.p != nil && t.errorCode == 0 {
+			// Leadership may have moved while the fetch waited.
+			fp.ErrorCode = errorCode(t.p.CheckLeaderEpoch(t.req.CurrentLeaderEpoch, true))
+		}
+		if t.p != nil && fp.ErrorCode == 0 {
 			fp.HighWatermark = t.p.HighWatermark()
 			fp.LastStableOffset = fp.HighWatermark
 			fp.LogStartOffset = t.p.LogStartOffset()

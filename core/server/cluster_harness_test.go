@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ import (
 // their metadata store. Local has no heartbeats: a test moves leadership
 // by submitting commands (FenceBroker, ElectLeaders, ...) itself.
 type testCluster struct {
-	t    *testing.T
+	t    testing.TB
 	meta *controller.Local
 	toml string // [broker] settings shared by every node
 
@@ -42,11 +43,55 @@ type clusterNode struct {
 	logs    *log.Manager
 	b       *Broker
 	metrics *Metrics
+	dialer  *gatedDialer // the broker's Options.Dial
+}
+
+// gatedDialer is a broker's Options.Dial that a test can cut: while cut,
+// dials fail and the connections it made are closed — a network partition
+// between this broker and the others, as the chaos harness's proxies make.
+type gatedDialer struct {
+	mu    sync.Mutex
+	cut   bool
+	dials int
+	conns []net.Conn
+}
+
+func (d *gatedDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cut {
+		return nil, fmt.Errorf("dial %s: cut off by the test", addr)
+	}
+	nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		d.dials++
+		d.conns = append(d.conns, nc)
+	}
+	return nc, err
+}
+
+// setCut cuts (closing the connections made so far) or heals.
+func (d *gatedDialer) setCut(cut bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cut = cut
+	if cut {
+		for _, nc := range d.conns {
+			nc.Close()
+		}
+		d.conns = nil
+	}
+}
+
+func (d *gatedDialer) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dials
 }
 
 // startCluster starts brokers 1..n. brokerTOML is the body of a [broker]
 // table (Kafka names) for every node.
-func startCluster(t *testing.T, n int, brokerTOML string) *testCluster {
+func startCluster(t testing.TB, n int, brokerTOML string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, toml: brokerTOML, nodes: map[int32]*clusterNode{}}
 	var err error
@@ -61,7 +106,7 @@ func startCluster(t *testing.T, n int, brokerTOML string) *testCluster {
 		c.meta.Close()
 	})
 	for id := int32(1); id <= int32(n); id++ {
-		c.nodes[id] = &clusterNode{id: id, dir: t.TempDir()}
+		c.nodes[id] = &clusterNode{id: id, dir: t.TempDir(), dialer: &gatedDialer{}}
 		c.start(id)
 	}
 	return c
@@ -112,7 +157,7 @@ func (c *testCluster) start(id int32) {
 	}
 	n.metrics = NewMetrics()
 	b, err := Start(context.Background(), Options{Config: cfg, Logs: n.logs, Metadata: c.meta, Codecs: reg, Logger: logger,
-		Metrics: n.metrics, HighWatermarkCheckpointInterval: 100 * time.Millisecond})
+		Metrics: n.metrics, HighWatermarkCheckpointInterval: 100 * time.Millisecond, Dial: n.dialer.dial})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -159,7 +204,8 @@ func (c *testCluster) addrs() []string {
 // client returns a franz-go client seeded with every running broker.
 func (c *testCluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.addrs()...), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.addrs()...), kgo.MetadataMinAge(50 * time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })}, opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -221,7 +267,7 @@ func (c *testCluster) fence(id int32) {
 
 // eventually polls cond until it holds, failing the test after 20 s with
 // what it was waiting for.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

@@ -33,8 +33,7 @@ import (
 // leader, or leadership here) is refused by the partition, not by
 // bookkeeping here.
 
-// replicaFetchMaxWait bounds how long an idle fetcher or a partition in
-// backoff waits before looking again, and the backoff after errors.
+// Backoffs and limits of the fetchers.
 const (
 	fetcherBackoffMin = 50 * time.Millisecond
 	fetcherBackoffMax = time.Second
@@ -45,6 +44,11 @@ const (
 	// fetchResponseMaxBytes is the whole response's byte budget
 	// (Kafka's replica.fetch.response.max.bytes default).
 	fetchResponseMaxBytes = 10 << 20
+	// fetcherRequestTimeout bounds a request beyond the fetch's own
+	// MaxWait (Kafka's replica.socket.timeout.ms is 30 s; a leader answers
+	// within MaxWait, so a silent connection — a network cut — is given
+	// up on sooner) and a connection attempt.
+	fetcherRequestTimeout = 5 * time.Second
 )
 
 // replicaFetchers is the set of this broker's fetchers, by leader. Safe
@@ -130,7 +134,7 @@ type replicaFetcher struct {
 	conn  *brokerConn // guarded by mu for shutdown; used by the goroutine alone
 	done  bool
 
-	wake   chan struct{} // partitions changed
+	wake   chan struct{}   // partitions changed
 	ctx    context.Context // ends at shutdown
 	cancel context.CancelFunc
 }
@@ -324,7 +328,7 @@ func (f *replicaFetcher) connect(ctx context.Context) (*brokerConn, error) {
 		return nil, fmt.Errorf("leader %d is not registered", f.leader)
 	}
 	addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, fetcherRequestTimeout)
 	defer cancel()
 	c, err := dialBroker(dctx, b.dial, addr, "weir-replica-fetcher-"+strconv.Itoa(int(b.nodeID)), max(b.brokerConfig().SocketRequestMaxBytes, 64<<20))
 	if err != nil {
@@ -381,7 +385,7 @@ func (f *replicaFetcher) truncate(ctx context.Context, c *brokerConn, parts []fe
 		if len(req.Topics) == 0 {
 			return nil
 		}
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, fetcherRequestTimeout)
 		kresp, err := c.requestAtLeast(rctx, req, 3)
 		cancel()
 		if err != nil {
@@ -468,7 +472,7 @@ func (f *replicaFetcher) fetch(ctx context.Context, c *brokerConn, parts []fetch
 		rp.PartitionMaxBytes = max(bc.ReplicaFetchMaxBytes, 1)
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
-	rctx, cancel := context.WithTimeout(ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+fetcherRequestTimeout)
 	kresp, err := c.requestAtLeast(rctx, req, 12)
 	cancel()
 	if err != nil {
@@ -573,7 +577,7 @@ func (f *replicaFetcher) outOfRange(ctx context.Context, c *brokerConn, fp fetch
 		t.Partitions = append(t.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, t)
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, fetcherRequestTimeout)
 	kresp, err := c.requestAtLeast(rctx, req, 1)
 	cancel()
 	if err != nil {

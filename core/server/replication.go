@@ -136,11 +136,17 @@ func (b *Broker) stopReplica(tp topicPartition, p *partition.Partition) {
 		b.groups.Unload(tp.index)
 	}
 	p.Close()
+	// Should it come back, it starts from where it was (reconcileMu is
+	// held: hwCheckpoint is reconcile's).
+	if b.hwCheckpoint == nil {
+		b.hwCheckpoint = map[log.TopicPartition]int64{}
+	}
+	b.hwCheckpoint[log.TopicPartition{Topic: tp.topic, Partition: tp.index}] = p.HighWatermark()
 	b.logger.Info("no longer a replica", "topic", tp.topic, "partition", tp.index)
 }
 
 // checkpointHighWatermark returns where a partition's HW starts: its
-// checkpointed value, or -1 (unknown).
+// checkpointed value, or -1 (unknown). Called under reconcileMu.
 func (b *Broker) checkpointHighWatermark(tp log.TopicPartition) int64 {
 	if hw, ok := b.hwCheckpoint[tp]; ok {
 		return hw
@@ -210,10 +216,10 @@ func (b *Broker) isrChanged(shrinks, expands int) {
 // with a backoff. The controller's answer (or newer metadata, which
 // reconcile applies) settles each change.
 type isrSender struct {
-	b    *Broker
-	mu   sync.Mutex
+	b     *Broker
+	mu    sync.Mutex
 	queue map[*partition.Partition]time.Time // partition → not before
-	wake chan struct{}
+	wake  chan struct{}
 }
 
 // isrRetry is the backoff after a transient failure to reach the
