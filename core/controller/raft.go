@@ -158,12 +158,15 @@ type Raft struct {
 	voter     bool
 	logger    *slog.Logger
 
-	fsm    *fsm
-	store  *raftboltdb.BoltStore
-	trans  *raft.NetworkTransport
-	raft   *raft.Raft
-	mux    *mux
-	client *rpcClient
+	fsm   *fsm
+	store *raftboltdb.BoltStore
+	trans *raft.NetworkTransport
+	raft  *raft.Raft
+	// raftReady is closed once raft is set: RPCs can arrive before (the
+	// listener serves while Raft starts) and must not touch it until then.
+	raftReady chan struct{}
+	mux       *mux
+	client    *rpcClient
 
 	active atomic.Pointer[activeController]
 
@@ -193,7 +196,7 @@ type Raft struct {
 // cannot be opened.
 func OpenRaft(dir string, opts RaftOptions) (_ *Raft, err error) {
 	opts = opts.withDefaults()
-	r := &Raft{opts: opts, logger: opts.Logger}
+	r := &Raft{opts: opts, logger: opts.Logger, raftReady: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.closing = r.ctx.Done()
 	ln := opts.Listener
@@ -338,6 +341,7 @@ func (r *Raft) start(dir string, ln net.Listener) (err error) {
 	if err != nil {
 		return fmt.Errorf("controller: start Raft: %w", err)
 	}
+	close(r.raftReady)
 	r.wg.Add(1)
 	go r.leadershipLoop()
 	if !r.voter {

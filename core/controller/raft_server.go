@@ -12,6 +12,11 @@ import (
 // on it, elsewhere it answers NotLeader with the leader it knows. Both
 // the RPC server and a leader's own calls (leaderDo) use it.
 func (r *Raft) handle(ctx context.Context, req rpcRequest) rpcResponse {
+	select {
+	case <-r.raftReady:
+	default:
+		return rpcResponse{NotLeader: true} // still starting: the caller retries
+	}
 	notLeader := func() rpcResponse {
 		addr, _ := r.raft.LeaderWithID()
 		return rpcResponse{NotLeader: true, LeaderAddr: string(addr)}
