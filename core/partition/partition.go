@@ -106,6 +106,7 @@ func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, erro
 	if err := p.loadProducerState(); err != nil {
 		return nil, fmt.Errorf("rebuilding producer state of %s-%d: %w", topic, index, err)
 	}
+	l.SetCleanLimit(p.HighWatermark())
 	return p, nil
 }
 
@@ -249,6 +250,12 @@ func (p *Partition) AppendAsLeader(records []byte, requiredAcks int16) (AppendRe
 // grew), an ISR change handed to the sender, metrics. Callers hold no
 // partition lock.
 func (p *Partition) apply(eff effects, appended bool) {
+	if eff.hwMoved || eff.roleChanged {
+		// The cleaner compacts only below the HW: a record above it may
+		// still be truncated by a leader change, and must not remove the
+		// older value of its key.
+		p.log.SetCleanLimit(p.HighWatermark())
+	}
 	if eff.hwMoved || eff.roleChanged || appended {
 		p.mu.Lock()
 		for w, appends := range p.mu.waiters {

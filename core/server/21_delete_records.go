@@ -43,6 +43,9 @@ func (b *Broker) deleteRecords(topic string, index int32, offset int64) (int64, 
 	if p == nil {
 		return -1, kerr.UnknownTopicOrPartition
 	}
+	if err := p.CheckLeaderEpoch(-1, true); err != nil { // the leader moves the log start; followers follow it
+		return -1, err
+	}
 	if tc, ok := b.topicConfig(topic); ok && !tc.CleanupPolicy.Delete {
 		return -1, refuse(kerr.PolicyViolation, "records of %s-%d cannot be deleted: cleanup.policy is %s", topic, index, tc.CleanupPolicy)
 	}

@@ -31,6 +31,11 @@ func (b *Broker) handleDescribeProducers(_ context.Context, _ *requestContext, k
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if err := p.CheckLeaderEpoch(-1, true); err != nil { // only the leader's state is current
+				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			producers := p.Producers()
 			slices.SortFunc(producers, func(x, y partition.ProducerInfo) int { return cmp.Compare(x.ProducerID, y.ProducerID) })
 			for _, pi := range producers {

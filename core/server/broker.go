@@ -478,12 +478,8 @@ func (b *Broker) apis() map[int16]api {
 		t[68] = api{0, 1, b.handleConsumerGroupHeartbeat}
 		t[69] = api{0, 1, b.handleConsumerGroupDescribe}
 	}
-	if b.opts.Assignors != nil { // weir: KIP-848 consumer groups
-		t[68] = api{0, 1, b.handleConsumerGroupHeartbeat}
-		t[69] = api{0, 1, b.handleConsumerGroupDescribe}
-	}
 	t[1] = api{4, fetchMaxVersion, b.handleFetch}
-	t[apiVersionsKey] = api{0, 4, nil}
+	t[apiVersionsKey] = api{0, 4, nil} // listed in its own answer
 	t[apiVersionsKey] = api{0, 4, handleApiVersions(t)}
 	return t
 }
