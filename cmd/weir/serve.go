@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 	metrics.SetCleanerStats(logs.CleanerStats)
 	httpSrv.Handle("GET /v1/topics/{topic}/cleaner", cleanerStatusHandler(logs))
 
-	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Partitioners: reg, Logger: logger, Metrics: metrics, Dial: dial})
+	b, err := server.Start(ctx, server.Options{Config: cfg, Logs: logs, Metadata: meta, Codecs: reg, Assignors: reg, Partitioners: reg, CompactionFilters: reg, Logger: logger, Metrics: metrics, Dial: dial})
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,9 @@ func (b *Broker) createOne(ctx context.Context, req *kmsg.CreateTopicsRequest, r
 	if err != nil {
 		return img, refuse(kerr.InvalidConfig, "topic %q: invalid config %v", name, err)
 	}
+	if err := b.checkTopicPlugins(`topic "`+name+`"`, configs); err != nil {
+		return img, err
+	}
 	assignments, err := requestedAssignments(rt)
 	if err != nil {
 		return img, err

@@ -150,7 +150,7 @@ func (b *Broker) checkConfigs(tg configTarget, next map[string]string) error {
 		if _, err := b.opts.Config.DescribeTopic(next); err != nil {
 			return refuse(kerr.InvalidConfig, "%s: invalid config %v", tg.what, err)
 		}
-		return nil
+		return b.checkTopicPlugins(tg.what, next)
 	case kmsg.ConfigResourceTypeGroupConfig:
 		return b.checkGroupConfigs(tg, next)
 	}

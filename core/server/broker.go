@@ -56,6 +56,9 @@ type Options struct {
 	// such topics refuse keyed records, as their placement cannot be
 	// checked.
 	Partitioners partitionerRegistry
+	// CompactionFilters finds weir.compaction.filter names, to refuse
+	// topic configs naming a filter this node lacks. nil: not checked.
+	CompactionFilters compactionFilterRegistry
 
 	// groupConfigForTesting adjusts the group coordinator's configuration
 	// for every request (tests only: the KIP-848 timings are not in the
