@@ -43,6 +43,9 @@ func (b *Broker) handleProduce(ctx context.Context, rc *requestContext, kreq kms
 			var last partition.AppendResult
 			err := b.enforcePartitioner(ctx, rt.Topic, rp, sp) // weir.partitioner.enforce
 			if err == nil {
+				err = b.checkCompactedKeys(rt.Topic, rp, sp) // compacted topics need keys
+			}
+			if err == nil {
 				last, err = b.produceOne(req, rt.Topic, rp, sp)
 			}
 			if err != nil {

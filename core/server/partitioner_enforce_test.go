@@ -149,12 +149,20 @@ func TestEnforcedMurmur2AgreesWithFranzGo(t *testing.T) {
 }
 
 // TestEnforcementEdgeCases: roundrobin checks nothing; a partitioner the
-// broker does not have refuses keyed records (but not keyless ones) with
+// broker does not have (a topic created while a plugin was configured,
+// which is gone since) refuses keyed records (but not keyless ones) with
 // a message saying why.
 func TestEnforcementEdgeCases(t *testing.T) {
 	tb := enforceBroker(t)
 	tb.createTopic(t, "rr", 3, enforcing("roundrobin"))
-	tb.createTopic(t, "gone", 3, enforcing("no-such-plugin"))
+	// CreateTopics refuses an unknown partitioner; the controller takes it.
+	cmd, err := tb.b.createTopicCommand("gone", 3, 1, nil, map[string]string{"weir.partitioner.enforce": "true", "weir.partitioner": "no-such-plugin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.meta.Submit(adminCtx(t), cmd); err != nil {
+		t.Fatal(err)
+	}
 
 	p := produceRaw(t, tb, "rr", 2, nil, []byte("a"), []byte("b"))
 	checkCode(t, "roundrobin", p.ErrorCode, p.ErrorMessage, noError, "")
