@@ -37,5 +37,6 @@
 // written in each batch's attributes and decoded by every consumer, so a
 // plugin could only replace a built-in id's implementation, never add a
 // format clients understand; and neither host offers a codec hook. Topics
-// choose among the built-ins with compression.type.
+// choose among the built-ins with compression.type, which the leader
+// applies on append (core/server/recompress.go).
 package plugins

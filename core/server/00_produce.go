@@ -128,7 +128,11 @@ func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, rp kmsg.Prod
 	if h, err := record.ReadHeader(rp.Records); err == nil && h.Attributes.Transactional() {
 		return none, fmt.Errorf("%w: transactional batch without a transaction", kerr.InvalidTxnState)
 	}
-	res, err := p.AppendAsLeader(rp.Records, req.Acks)
+	records, err := b.storageCompression(topic, rp.Records) // compression.type
+	if err != nil {
+		return none, err
+	}
+	res, err := p.AppendAsLeader(records, req.Acks)
 	if err != nil {
 		return none, err
 	}
