@@ -19,7 +19,7 @@ func newClusterCommand() *cobra.Command {
 		RunE:  helpOrUnknown,
 	}
 	addClientFlags(cmd, &cf)
-	cmd.AddCommand(newClusterStatusCommand(&cf))
+	cmd.AddCommand(newClusterStatusCommand(&cf), newClusterReassignCommand(&cf), newClusterReassignmentsCommand(&cf), newClusterElectLeadersCommand(&cf))
 	return cmd
 }
 
