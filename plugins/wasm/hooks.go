@@ -13,15 +13,26 @@ import (
 // generation's pool, runs under a deadline of Options.CallTimeout, and
 // returns the instance (or discards it if the call broke it).
 
-// hookCall runs fn with an instance under the call deadline. fn returns
-// the hook's error; finish wraps it.
-func (m *Module) hookCall(ctx context.Context, hook string, fn func(ctx context.Context, in *instance) error) error {
+// begin takes an instance for a call and the call's deadline context;
+// end releases both and wraps the hook's error. Every hook is
+//
+//	g, inst, cctx, cancel, err := m.begin(ctx)
+//	if err != nil { return err }
+//	err = run(cctx, inst)
+//	return m.end(ctx, g, inst, cancel, hook, err)
+//
+// written out rather than taking a func, so that a call allocates no
+// closure.
+func (m *Module) begin(ctx context.Context) (*generation, *instance, context.Context, context.CancelFunc, error) {
 	g, inst, err := m.acquire(ctx)
 	if err != nil {
-		return err
+		return nil, nil, nil, nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.opts.CallTimeout)
-	err = fn(cctx, inst)
+	return g, inst, cctx, cancel, nil
+}
+
+func (m *Module) end(ctx context.Context, g *generation, inst *instance, cancel context.CancelFunc, hook string, err error) error {
 	cancel()
 	err = inst.finish(ctx, hook, err)
 	m.release(g, inst)
@@ -51,21 +62,28 @@ func (p *partitioner) Partition(ctx context.Context, in sdk.PartitionInput, out 
 	if len(in.Keys) == 0 {
 		return nil
 	}
-	return p.m.hookCall(ctx, abi.ExportPartition, func(ctx context.Context, inst *instance) error {
-		if inst.partition == nil {
-			return p.m.noHook(abi.ExportPartition)
-		}
-		dst, err := inst.input(ctx, abi.PartitionInputSize(in.Topic, in.Keys))
-		if err != nil {
-			return err
-		}
-		n := abi.PutPartitionInput(dst, in.Topic, in.NumPartitions, in.Keys)
-		r, err := inst.call(ctx, inst.partition, uint32(n))
-		if err != nil {
-			return err
-		}
-		return decodePartitionResult(ctx, inst.mem, r, &inst.buf, inst, out)
-	})
+	g, inst, cctx, cancel, err := p.m.begin(ctx)
+	if err != nil {
+		return err
+	}
+	err = inst.runPartition(cctx, in, out)
+	return p.m.end(ctx, g, inst, cancel, abi.ExportPartition, err)
+}
+
+func (in *instance) runPartition(ctx context.Context, req sdk.PartitionInput, out []int32) error {
+	if in.partition == nil {
+		return in.g.m.noHook(abi.ExportPartition)
+	}
+	dst, err := in.input(ctx, abi.PartitionInputSize(req.Topic, req.Keys))
+	if err != nil {
+		return err
+	}
+	n := abi.PutPartitionInput(dst, req.Topic, req.NumPartitions, req.Keys)
+	r, err := in.call(ctx, in.partition, uint32(n))
+	if err != nil {
+		return err
+	}
+	return decodePartitionResult(ctx, in.mem, r, &in.buf, in, out)
 }
 
 type filter struct{ m *Module }
@@ -86,21 +104,28 @@ func (f *filter) Filter(ctx context.Context, in sdk.FilterInput, out []sdk.Filte
 	if err != nil {
 		return fmt.Errorf("wasm plugin %q: %w", f.m.opts.Name, err)
 	}
-	return f.m.hookCall(ctx, abi.ExportFilter, func(ctx context.Context, inst *instance) error {
-		if inst.filter == nil {
-			return f.m.noHook(abi.ExportFilter)
-		}
-		dst, err := inst.input(ctx, size)
-		if err != nil {
-			return err
-		}
-		n := abi.PutFilterInput(dst, in)
-		r, err := inst.call(ctx, inst.filter, uint32(n))
-		if err != nil {
-			return err
-		}
-		return decodeFilterResult(ctx, inst.mem, r, &inst.buf, inst, out)
-	})
+	g, inst, cctx, cancel, err := f.m.begin(ctx)
+	if err != nil {
+		return err
+	}
+	err = inst.runFilter(cctx, in, size, out)
+	return f.m.end(ctx, g, inst, cancel, abi.ExportFilter, err)
+}
+
+func (in *instance) runFilter(ctx context.Context, req sdk.FilterInput, size int, out []sdk.FilterDecision) error {
+	if in.filter == nil {
+		return in.g.m.noHook(abi.ExportFilter)
+	}
+	dst, err := in.input(ctx, size)
+	if err != nil {
+		return err
+	}
+	n := abi.PutFilterInput(dst, req)
+	r, err := in.call(ctx, in.filter, uint32(n))
+	if err != nil {
+		return err
+	}
+	return decodeFilterResult(ctx, in.mem, r, &in.buf, in, out)
 }
 
 type assignor struct{ m *Module }
@@ -118,23 +143,27 @@ func (a *assignor) Assign(ctx context.Context, in sdk.AssignInput) (sdk.Assignme
 	if err != nil {
 		return nil, fmt.Errorf("wasm plugin %q: %w", a.m.opts.Name, err)
 	}
-	var res sdk.Assignment
-	err = a.m.hookCall(ctx, abi.ExportAssign, func(ctx context.Context, inst *instance) error {
-		if inst.assign == nil {
-			return a.m.noHook(abi.ExportAssign)
-		}
-		if err := inst.writeInput(ctx, b); err != nil {
-			return err
-		}
-		r, err := inst.call(ctx, inst.assign, uint32(len(b)))
-		if err != nil {
-			return err
-		}
-		res, err = decodeAssignResult(ctx, inst.mem, r, &inst.buf, inst)
-		return err
-	})
+	g, inst, cctx, cancel, err := a.m.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
+	res, err := inst.runAssign(cctx, b)
+	if err = a.m.end(ctx, g, inst, cancel, abi.ExportAssign, err); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+func (in *instance) runAssign(ctx context.Context, req []byte) (sdk.Assignment, error) {
+	if in.assign == nil {
+		return nil, in.g.m.noHook(abi.ExportAssign)
+	}
+	if err := in.writeInput(ctx, req); err != nil {
+		return nil, err
+	}
+	r, err := in.call(ctx, in.assign, uint32(len(req)))
+	if err != nil {
+		return nil, err
+	}
+	return decodeAssignResult(ctx, in.mem, r, &in.buf, in)
 }

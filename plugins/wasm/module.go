@@ -40,6 +40,13 @@ const (
 	KindAssignor         = "assignor"
 )
 
+// terminationChecksForTesting is always true outside benchmarks: it makes
+// wazero compile a check into every loop iteration so that a call can be
+// stopped at its deadline. BenchmarkPartitioner turns it off for one
+// sub-benchmark to show what the checks cost; a module opened without them
+// cannot be stopped.
+var terminationChecksForTesting = true
+
 // Options configures a WASM plugin.
 type Options struct {
 	Name           string         // the [[plugins]] name, used in logs and errors
@@ -94,6 +101,7 @@ func Open(ctx context.Context, opts Options) (*Module, error) {
 	if opts.Path == "" {
 		return nil, fmt.Errorf("wasm plugin %q: no module path", opts.Name)
 	}
+	st, _ := os.Stat(opts.Path) // before reading: a change in between is seen by the watcher
 	wasm, err := os.ReadFile(opts.Path)
 	if err != nil {
 		return nil, fmt.Errorf("wasm plugin %q: %w", opts.Name, err)
@@ -105,8 +113,7 @@ func Open(ctx context.Context, opts Options) (*Module, error) {
 	if opts.WatchInterval > 0 {
 		m.stopWatch = make(chan struct{})
 		m.watchDone = make(chan struct{})
-		st, _ := os.Stat(opts.Path)
-		go m.watch(st, sha256.Sum256(wasm))
+		go m.watch(st)
 	}
 	return m, nil
 }
@@ -154,7 +161,7 @@ func newModule(ctx context.Context, opts Options, keep, wasm []byte) (*Module, e
 	// arm64) and the interpreter elsewhere.
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(opts.MaxMemoryPages).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(terminationChecksForTesting)
 	if opts.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
 		if err != nil {
@@ -187,7 +194,7 @@ func newModule(ctx context.Context, opts Options, keep, wasm []byte) (*Module, e
 		return fail(err)
 	}
 	m.gen.Store(g)
-	m.logger.Info("wasm plugin loaded", "kinds", g.kinds(), "pool_size", opts.PoolSize,
+	m.logger.Debug("wasm plugin loaded", "kinds", g.kinds(), "pool_size", opts.PoolSize,
 		"max_memory_pages", opts.MaxMemoryPages, "call_timeout", opts.CallTimeout)
 	return m, nil
 }
@@ -305,7 +312,7 @@ func (m *Module) Close(ctx context.Context) error {
 // watch polls Options.Path every WatchInterval and swaps in the module
 // when its contents change. A module that fails to load is logged and
 // skipped until the file changes again. It runs until Close.
-func (m *Module) watch(last os.FileInfo, current [32]byte) {
+func (m *Module) watch(last os.FileInfo) {
 	defer close(m.watchDone)
 	t := time.NewTicker(m.opts.WatchInterval)
 	defer t.Stop()
@@ -329,13 +336,17 @@ func (m *Module) watch(last os.FileInfo, current [32]byte) {
 		}
 		last = st
 		sum := sha256.Sum256(wasm)
-		if sum == current || sum == failed {
+		if sum == failed {
 			continue
 		}
 		m.reloadMu.Lock()
 		if m.closed {
 			m.reloadMu.Unlock()
 			return
+		}
+		if g := m.gen.Load(); g != nil && g.sum == sum { // Reload got there first
+			m.reloadMu.Unlock()
+			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		err = m.swap(ctx, wasm)
@@ -344,9 +355,7 @@ func (m *Module) watch(last os.FileInfo, current [32]byte) {
 		if err != nil {
 			failed = sum
 			m.logger.Error("wasm plugin file changed but the new module cannot be used; keeping the old one", "path", m.opts.Path, "err", err)
-			continue
 		}
-		current = sum
 	}
 }
 
@@ -371,6 +380,7 @@ func (m *Module) load(ctx context.Context, wasm []byte) (*generation, error) {
 		return nil, bad("%v", err)
 	}
 	g := newGeneration(m, compiled, ex)
+	g.sum = sha256.Sum256(wasm)
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	inst, err := g.start(sctx)

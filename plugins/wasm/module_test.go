@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,6 +190,19 @@ func TestReloadSwapsUnderConcurrentCalls(t *testing.T) {
 	}
 	if err := p.Partition(ctx, sdk.PartitionInput{Topic: "ok", NumPartitions: n, Keys: reloadKeys}, out); err != nil || answersLikeHostile(out, n) {
 		t.Fatalf("after a failed reload: %v %v", out, err)
+	}
+
+	// A module without the hook: the partitioner handed out earlier fails
+	// cleanly, and the Module says what it now implements.
+	installModule(t, path, moduleBytes(t, "ttl"))
+	if err := m.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Partition(ctx, sdk.PartitionInput{Topic: "ok", NumPartitions: n, Keys: reloadKeys}, out); !errors.Is(err, ErrNoHook) || !strings.Contains(err.Error(), "weir_partition") {
+		t.Fatalf("partitioner of a module without weir_partition: %v", err)
+	}
+	if _, ok := m.Partitioner(); ok || !slices.Equal(m.Kinds(), []string{KindCompactionFilter, KindAssignor}) {
+		t.Fatalf("after reloading to a filter module: kinds %v", m.Kinds())
 	}
 }
 

@@ -94,7 +94,31 @@ func testCacheDir(tb testing.TB) string {
 	if dir == "" || dir == "off" {
 		dir = filepath.Join(built.dir, "cache")
 	}
+	pruneCache.Do(func() { pruneTestCache(dir) })
 	return dir
+}
+
+var pruneCache sync.Once
+
+// maxTestCacheFiles bounds the persistent test cache: a compiled Go guest
+// takes about 9 MB, and every change to a guest's code adds an entry.
+const maxTestCacheFiles = 24
+
+// pruneTestCache empties dir when it holds more than maxTestCacheFiles
+// files; the next Opens fill it again.
+func pruneTestCache(dir string) {
+	var files []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if len(files) > maxTestCacheFiles {
+		for _, f := range files {
+			os.Remove(f)
+		}
+	}
 }
 
 // openTest opens testdata/<name> with opts (Name, Path, CacheDir and

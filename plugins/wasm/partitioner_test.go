@@ -116,7 +116,7 @@ func TestHostileModulesFailCleanly(t *testing.T) {
 		{"trap", ErrInstanceFailed, "out of bounds memory access", true},
 		{"panic", ErrInstanceFailed, "trapped", true},
 		{"loop", ErrTimeout, "ran past its 1s deadline", true},
-		{"grow", ErrInstanceFailed, "memory 128 of 128 pages", true},
+		{"grow", ErrInstanceFailed, "of 128 pages", true}, // the allocation that failed may have wanted less than all that is left
 		{"badlen", ErrMalformed, "result length 1073741824 exceeds", true},
 		{"badcount", ErrMalformed, "answer of 8 bytes for 3 keys", true},
 		{"badptr", ErrMalformed, "returned address 0xffff0000", true},
@@ -125,10 +125,10 @@ func TestHostileModulesFailCleanly(t *testing.T) {
 			started := m.instancesStarted.Load()
 			_, err := call(tc.topic)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("error %v; want one wrapping %v and containing %q", err, tc.want, tc.msg)
+				t.Errorf("error %v; want one wrapping %v and containing %q", err, tc.want, tc.msg)
 			}
 			if tc.want != sdk.ErrDecline && !strings.Contains(err.Error(), `wasm plugin "hostile"`) {
-				t.Fatalf("error does not name the plugin: %v", err)
+				t.Errorf("error does not name the plugin: %v", err)
 			}
 			out, err := call("ok")
 			if err != nil || out[0] != 3 || out[2] != 3 {
@@ -293,6 +293,20 @@ func TestInputLargerThanMemoryLimit(t *testing.T) {
 	}
 	if m.instancesStarted.Load() != started {
 		t.Fatal("the instance was replaced after a refused input")
+	}
+}
+
+// A guest gets no file system, no environment and no arguments beyond the
+// plugin's name.
+func TestGuestIsContained(t *testing.T) {
+	m := openTest(t, "hostile", Options{PoolSize: 1})
+	p, _ := m.Partitioner()
+	err := p.Partition(context.Background(), sdk.PartitionInput{Topic: "escape", NumPartitions: 2, Keys: [][]byte{nil}}, make([]int32, 1))
+	if !errors.Is(err, ErrGuest) {
+		t.Fatalf("error %v; want the guest's report", err)
+	}
+	if got := err.Error()[strings.Index(err.Error(), ErrGuest.Error())+len(ErrGuest.Error())+2:]; got != `args ["hostile"]` {
+		t.Fatalf("the guest reached the outside world: %s", got)
 	}
 }
 

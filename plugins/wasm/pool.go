@@ -25,6 +25,7 @@ type generation struct {
 	m        *Module
 	compiled wazero.CompiledModule
 	exports  exports
+	sum      [32]byte // SHA-256 of the module's bytes
 
 	// slots holds PoolSize entries: an idle instance, or nil for a slot
 	// whose instance has not been started or was discarded. Taking an
@@ -110,7 +111,9 @@ func (m *Module) acquire(ctx context.Context) (*generation, *instance, error) {
 				if ctx.Err() != nil {
 					return nil, nil, fmt.Errorf("wasm plugin %q: starting an instance: %w", m.opts.Name, ctx.Err())
 				}
-				return nil, nil, fmt.Errorf("wasm plugin %q: %w: starting an instance: %v", m.opts.Name, ErrInstanceFailed, err)
+				err = fmt.Errorf("wasm plugin %q: %w: starting an instance: %v", m.opts.Name, ErrInstanceFailed, err)
+				m.hostLog.log(warnLevel, "wasm plugin instance failed to start", "err", err)
+				return nil, nil, err
 			}
 		}
 		return g, inst, nil

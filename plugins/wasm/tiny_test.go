@@ -45,7 +45,7 @@ func tinyPartitioner() []byte {
 	))...)
 	mod = append(mod, section(3, vec([]byte{0}, []byte{1}, []byte{1}))...) // functions' types
 	mod = append(mod, section(5, vec([]byte{0x00, 0x01}))...)              // memory: min 1 page
-	mod = append(mod, section(7, vec( // exports
+	mod = append(mod, section(7, vec(                                      // exports
 		append(name("weir_abi_version"), 0x00, 0),
 		append(name("weir_buffer"), 0x00, 1),
 		append(name("weir_partition"), 0x00, 2),

@@ -128,13 +128,19 @@ func (r *reader) varlong(what string) int64 {
 	return v
 }
 
-// varint reads a Kafka varint: a varlong that must fit in 32 bits.
+// varint reads a Kafka varint: at most 5 bytes, and a value that fits in
+// 32 bits (Kafka's ByteUtils.readVarint refuses longer encodings too).
 func (r *reader) varint(what string) int32 {
-	v := r.varlong(what)
+	v, n := binary.Varint(r.b)
+	if n <= 0 || n > 5 {
+		r.fail("%s: bad varint", what)
+		return 0
+	}
 	if v < -1<<31 || v > 1<<31-1 {
 		r.fail("%s: varint %d out of 32-bit range", what, v)
 		return 0
 	}
+	r.b = r.b[n:]
 	return int32(v)
 }
 

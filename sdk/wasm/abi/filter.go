@@ -2,6 +2,7 @@ package abi
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/weirmq/weir/sdk"
@@ -23,8 +24,8 @@ type FilterRequest struct {
 }
 
 // FilterInputSize returns the encoded size of a weir_filter input, or an
-// error when a record's offset is too far from the first record's for
-// Kafka's 32-bit offset delta.
+// error when the records are not in offset order or a record's offset is
+// too far from the first record's for Kafka's 32-bit offset delta.
 func FilterInputSize(in sdk.FilterInput) (int, error) {
 	n := FilterHeaderSize + varintLen(int64(len(in.Topic))) + len(in.Topic)
 	if len(in.Records) == 0 {
@@ -44,7 +45,7 @@ func FilterInputSize(in sdk.FilterInput) (int, error) {
 func recordBodyLen(rec *sdk.Record, baseOffset, baseTimestamp int64) (int, error) {
 	delta := rec.Offset - baseOffset
 	if delta < 0 || delta > math.MaxInt32 {
-		return 0, malformed("record at offset %d is %d offsets from the chunk's first record %d; records must be in offset order within 2^31 offsets", rec.Offset, delta, baseOffset)
+		return 0, fmt.Errorf("abi: record at offset %d cannot follow the chunk's first record at offset %d: records must be in offset order, within 2^31 offsets of the first", rec.Offset, baseOffset)
 	}
 	n := 1 + varintLen(rec.TimestampMs-baseTimestamp) + varintLen(delta) +
 		nullableBytesLen(rec.Key) + nullableBytesLen(rec.Value) + varintLen(int64(len(rec.Headers)))

@@ -66,18 +66,9 @@ func DecodePartitionInput(src []byte, scratch [][]byte) (PartitionRequest, error
 	case count < 0 || int(count) > len(r.b): // every key takes at least one byte
 		return PartitionRequest{}, malformed("key_count %d with %d bytes of keys", count, len(r.b))
 	}
-	keys := scratch[:0]
-	if cap(keys) < int(count) {
-		keys = make([][]byte, 0, count)
-	}
-	for range count {
-		keys = append(keys, r.nullableBytes("key"))
-	}
-	if r.err != nil {
-		return PartitionRequest{}, r.err
-	}
-	if len(r.b) != 0 {
-		return PartitionRequest{}, malformed("%d bytes after the last key", len(r.b))
+	keys, bad := decodeKeys(r.b, int(count), scratch)
+	if bad >= 0 {
+		return PartitionRequest{}, malformed("key %d of %d: bad length or truncated", bad, count)
 	}
 	req.Keys = keys
 	return req, nil
@@ -104,4 +95,80 @@ func DecodePartitionOutput(src []byte, out []int32) error {
 		out[i] = int32(binary.LittleEndian.Uint32(src[4*i:]))
 	}
 	return nil
+}
+
+// decodeKeys decodes count nullable keys that must fill b exactly, into
+// scratch (reallocated if too small). It returns the keys and -1, or the
+// index of the first bad key (count for trailing bytes).
+//
+// It is written for a guest run with termination checks: the host checks
+// at every loop iteration, and Go's WASM code also goes through a check
+// whenever a jump crosses a call site, so the loop body holds no calls —
+// no append, no error construction, varints decoded inline (nested ifs,
+// not a loop), bounds checks the compiler can prove away.
+func decodeKeys(b []byte, count int, scratch [][]byte) ([][]byte, int) {
+	keys := scratch
+	if cap(keys) < count {
+		keys = make([][]byte, count)
+	}
+	keys = keys[:count]
+	p, bad := 0, -1
+	for i := range keys {
+		// A Kafka varint of at most 5 bytes (32 bits), unrolled: the
+		// usual one-byte length costs one comparison.
+		if p >= len(b) {
+			bad = i
+			break
+		}
+		v := uint32(b[p])
+		p++
+		if v >= 0x80 { // 2 to 5 bytes: keys of 64 bytes or more
+			v &= 0x7f
+			if p >= len(b) {
+				bad = i
+				break
+			}
+			c := uint32(b[p])
+			v |= (c & 0x7f) << 7
+			if p++; c >= 0x80 {
+				if p >= len(b) {
+					bad = i
+					break
+				}
+				c = uint32(b[p])
+				v |= (c & 0x7f) << 14
+				if p++; c >= 0x80 {
+					if p >= len(b) {
+						bad = i
+						break
+					}
+					c = uint32(b[p])
+					v |= (c & 0x7f) << 21
+					if p++; c >= 0x80 {
+						if p >= len(b) || b[p] > 0x0f {
+							bad = i
+							break
+						}
+						v |= uint32(b[p]) << 28
+						p++
+					}
+				}
+			}
+		}
+		n := int(int32(v>>1) ^ -int32(v&1))
+		if n == -1 {
+			keys[i] = nil
+			continue
+		}
+		if n < 0 || n > len(b)-p {
+			bad = i
+			break
+		}
+		keys[i] = b[p : p+n : p+n]
+		p += n
+	}
+	if bad < 0 && p != len(b) {
+		bad = count
+	}
+	return keys, bad
 }

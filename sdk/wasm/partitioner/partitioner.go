@@ -80,7 +80,7 @@ func handle(n int32) (code int32) {
 		return guest.Fail(err)
 	}
 	clear(keys) // drop references into the buffer
-	return int32(abi.PutPartitionOutput(guest.Output(4*len(out)), out))
+	return int32(putOutput(guest.Output(4*len(out)), out))
 }
 
 // CallForTesting runs the registered Func through the weir_partition hook

@@ -15,10 +15,15 @@
 //	error     an error with a message
 //	decline   decline
 //	log       500 log lines, then as ok
+//	escape    try to read files, list directories and read the
+//	          environment; the error message says what it got
 package main
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -89,6 +94,26 @@ func partition(n int32) int32 {
 		return -2 - int32(copy(buf, "hostile says no"))
 	case "decline":
 		return -1
+	case "escape":
+		var got []string
+		for _, path := range []string{"/etc/hostname", "/etc/passwd", "go.mod", "main.go"} {
+			if b, err := os.ReadFile(path); err == nil {
+				got = append(got, fmt.Sprintf("read %s (%d bytes)", path, len(b)))
+			}
+		}
+		for _, dir := range []string{"/", ".", "/tmp"} {
+			if ents, err := os.ReadDir(dir); err == nil {
+				got = append(got, fmt.Sprintf("listed %s (%d entries)", dir, len(ents)))
+			}
+		}
+		if env := os.Environ(); len(env) > 0 {
+			got = append(got, fmt.Sprintf("environment %v", env))
+		}
+		if err := os.WriteFile("/tmp/weir-escaped", []byte("x"), 0o644); err == nil {
+			got = append(got, "wrote /tmp/weir-escaped")
+		}
+		got = append(got, fmt.Sprintf("args %q", os.Args))
+		return -2 - int32(copy(buf, strings.Join(got, "; ")))
 	case "log":
 		msg := "hostile log line"
 		for range 500 {
