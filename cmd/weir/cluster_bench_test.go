@@ -90,7 +90,7 @@ func (bc *benchCluster) topic(b *testing.B, topic string, partitions int32) {
 // idempotent, to a 3-broker RF=3 cluster and to a 1-broker RF=1 one, and
 // reports both rates and their ratio.
 func BenchmarkClusterProduce(b *testing.B) {
-	bin := benchWeirBinary(b)
+	bin := chaosBinary(b)
 	dir, err := os.MkdirTemp("", "weir-cluster-bench-")
 	if err != nil {
 		b.Fatal(err)
@@ -108,6 +108,7 @@ func BenchmarkClusterProduce(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
 			var took [2]time.Duration
+			b.ReportAllocs()
 			b.ResetTimer()
 			for r, left := 0, b.N; left > 0; r++ {
 				n := min(left, benchRoundRecords)

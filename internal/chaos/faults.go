@@ -118,6 +118,10 @@ type Injector struct {
 	LeaderTimeout time.Duration // longest wait for a new leader (default 30s)
 	HealTimeout   time.Duration // longest wait for a healthy cluster after recovery (default 60s)
 	ShortPause    time.Duration // upper bound of a short pause (default 1.5s; keep it below the session timeout)
+	// FollowerPause is how long a broker that leads nothing stays paused
+	// (default 4s; above replica.lag.time.max.ms, so that it leaves the
+	// ISR and must catch up to rejoin it).
+	FollowerPause time.Duration
 	Logf          func(format string, args ...any)
 }
 
@@ -136,6 +140,9 @@ func (in *Injector) defaults() {
 	}
 	if in.ShortPause == 0 {
 		in.ShortPause = 1500 * time.Millisecond
+	}
+	if in.FollowerPause == 0 {
+		in.FollowerPause = 4 * time.Second
 	}
 	if in.Rand == nil {
 		in.Rand = rand.New(rand.NewPCG(1, 2))
@@ -242,6 +249,8 @@ func (in *Injector) Inject(ctx context.Context, kind FaultKind) Fault {
 		}
 		// Run a little in the degraded state.
 		sleepCtx(ctx, time.Duration(in.Rand.IntN(500))*time.Millisecond)
+	} else if kind == FaultPause && in.RF > 1 {
+		sleepCtx(ctx, in.FollowerPause)
 	} else {
 		sleepCtx(ctx, time.Duration(500+in.Rand.IntN(1500))*time.Millisecond)
 	}

@@ -45,6 +45,16 @@ func (r *Report) String() string {
 	lt := r.LeaderTimes()
 	fmt.Fprintf(&b, "time to new leader:   p50 %v, p99 %v (%d leader changes measured)\n",
 		Percentile(lt, 50).Round(time.Millisecond), Percentile(lt, 99).Round(time.Millisecond), len(lt))
+	var per []string
+	for _, k := range AllFaultKinds {
+		if kt := r.LeaderTimes(k); len(kt) > 0 {
+			per = append(per, fmt.Sprintf("%s p50 %v p99 %v (%d)", k,
+				Percentile(kt, 50).Round(time.Millisecond), Percentile(kt, 99).Round(time.Millisecond), len(kt)))
+		}
+	}
+	if len(per) > 0 {
+		fmt.Fprintf(&b, "  by fault:           %s\n", strings.Join(per, "; "))
+	}
 	if len(r.Failed) > 0 {
 		fmt.Fprintf(&b, "producer failures:    %s\n", describeCounts(r.Failed))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -76,12 +77,12 @@ func (r *Report) FaultsByKind() map[FaultKind]int {
 	return out
 }
 
-// LeaderTimes returns the time to a new leader of every fault that moved
-// leadership.
-func (r *Report) LeaderTimes() []time.Duration {
+// LeaderTimes returns the time to a new leader of every fault of the
+// given kinds (all kinds when none are given) that moved leadership.
+func (r *Report) LeaderTimes(kinds ...FaultKind) []time.Duration {
 	var out []time.Duration
 	for _, f := range r.Faults {
-		if f.LeaderMoved {
+		if f.LeaderMoved && (len(kinds) == 0 || slices.Contains(kinds, f.Kind)) {
 			out = append(out, f.NewLeader)
 		}
 	}
@@ -150,8 +151,13 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	lag, err := intSetting(settings, "replica.lag.time.max.ms")
+	if err != nil {
+		return rep, err
+	}
 	in := &Injector{Cluster: c, Probe: probe, Topic: s.Topic, Partitions: s.Partitions, RF: rf,
-		Rand: rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)), Logf: logf}
+		Rand: rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)), Logf: logf,
+		FollowerPause: time.Duration(lag+1000) * time.Millisecond}
 	if err := in.WaitHealthy(ctx, 60*time.Second); err != nil {
 		return rep, fmt.Errorf("topic %s never became healthy: %w", s.Topic, err)
 	}
@@ -161,20 +167,20 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 		return rep, err
 	}
 	var consumers []*Consumer
-	stopAll := func() ProducerResult {
+	stopProducer := func() ProducerResult {
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		return prod.Stop(sctx)
 	}
 	franz, err := StartFranzConsumer(c.Seeds(), s.Topic, s.Partitions)
 	if err != nil {
-		stopAll()
+		stopProducer()
 		return rep, err
 	}
 	consumers = append(consumers, franz)
 	sar, err := StartSaramaConsumer(c.Seeds(), s.Topic, s.Partitions)
 	if err != nil {
-		stopAll()
+		stopProducer()
 		franz.Stop()
 		return rep, err
 	}
@@ -190,7 +196,7 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 	defer stopConsumers()
 
 	if err := waitAcked(ctx, prod, 100, 30*time.Second); err != nil {
-		res := stopAll()
+		res := stopProducer()
 		rep.Failed = res.Failed
 		return rep, fmt.Errorf("the workload does not get going: %w (failures: %v)", err, res.Failed)
 	}
@@ -225,7 +231,7 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 		rep.problem("after healing, the producer makes no progress: %v", err)
 	}
 
-	pres := stopAll()
+	pres := stopProducer()
 	rep.Produced, rep.Acked, rep.Failed, rep.Unsettled = pres.Produced, len(pres.Acks), pres.Failed, pres.Unsettled
 	if pres.FlushErr != nil {
 		rep.problem("the producer could not flush after healing: %v (%d records unsettled)", pres.FlushErr, pres.Unsettled)
