@@ -41,6 +41,7 @@ type node struct {
 	kafka, http string
 	reg         *sdk.Registry
 	prod        *Producer
+	meta        *controller.Local
 }
 
 // startNode starts a node whose registry has the codecs, the built-in
@@ -94,7 +95,7 @@ func startNode(t testing.TB, toml string, modules ModuleSource) *node {
 	}
 	t.Cleanup(prod.Close)
 	prod.Routes(httpSrv)
-	return &node{kafka: b.Addr().String(), http: httpSrv.Addr().String(), reg: reg, prod: prod}
+	return &node{kafka: b.Addr().String(), http: httpSrv.Addr().String(), reg: reg, prod: prod, meta: meta}
 }
 
 func (n *node) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
@@ -111,6 +112,21 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// createTopicUnchecked creates a topic through the controller, skipping
+// the broker's CreateTopics checks: a topic whose weir.partitioner names a
+// plugin this node does not have (one removed since, or one the fake
+// ModuleSource serves without a registry entry).
+func (n *node) createTopicUnchecked(t testing.TB, name string, partitions int32, configs map[string]string) {
+	t.Helper()
+	cmd := &controller.CreateTopic{Name: name, ID: n.meta.NewTopicID(), Configs: configs}
+	for range partitions {
+		cmd.Partitions = append(cmd.Partitions, controller.PartitionAssignment{Replicas: []int32{1}})
+	}
+	if _, err := n.meta.Submit(testCtx(t), cmd); err != nil {
+		t.Fatalf("creating %s: %v", name, err)
+	}
 }
 
 // createTopic creates a topic with configs.

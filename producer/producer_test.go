@@ -115,7 +115,7 @@ func TestHTTPProducePlacesRecordsWithTheTopicsPartitioner(t *testing.T) {
 func TestHTTPProduceRefusals(t *testing.T) {
 	n := startNode(t, "[broker]\n\"auto.create.topics.enable\" = false\n", nil)
 	n.createTopic(t, "t", 2, nil)
-	n.createTopic(t, "orphan", 2, map[string]string{"weir.partitioner": "gone"})
+	n.createTopicUnchecked(t, "orphan", 2, map[string]string{"weir.partitioner": "gone"})
 	n.prod.opts.MaxBodyBytes = 1 << 10
 	for _, tc := range []struct {
 		name, topic, body string
@@ -186,8 +186,8 @@ func TestPartitionerEndpointAndFetch(t *testing.T) {
 	n := startNode(t, "", mods)
 	n.createTopic(t, "plain", 3, nil)
 	n.createTopic(t, "rr", 3, map[string]string{"weir.partitioner": "roundrobin"})
-	n.createTopic(t, "viacmd", 3, map[string]string{"weir.partitioner": "cmdpart"})
-	n.createTopic(t, "junky", 3, map[string]string{"weir.partitioner": "junk"})
+	n.createTopicUnchecked(t, "viacmd", 3, map[string]string{"weir.partitioner": "cmdpart"})
+	n.createTopicUnchecked(t, "junky", 3, map[string]string{"weir.partitioner": "junk"})
 	ctx := testCtx(t)
 
 	f, err := FetchPartitioner(ctx, n.http, "plain", FetchOptions{})
