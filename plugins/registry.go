@@ -170,7 +170,7 @@ func open(ctx context.Context, pc config.Plugin, opts LoadOptions, gpMetrics *go
 	default:
 		return nil, fmt.Errorf("unknown kind %q", pc.Kind)
 	}
-	logger := opts.Logger.With("plugin", pc.Name)
+	logger := opts.Logger // both hosts add plugin=<name> themselves
 	var err error
 	switch {
 	case pc.WASM != "":
