@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirmq/weir/core/config"
 	"github.com/weirmq/weir/core/server"
@@ -144,6 +145,7 @@ func runBridgeNATS(cmd *cobra.Command, cf *clientFlags, f *bridgeNATSFlags) erro
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	br, err := natsbridge.Open(natsbridge.Options{
 		Routes: cfg.Bridge.NATS, Brokers: seeds, Partitioners: reg, Metrics: metrics, Logger: logger,
+		KafkaOpts: []kgo.Opt{kgo.DialTimeout(cf.timeout)},
 	})
 	if err != nil {
 		return err

@@ -86,13 +86,22 @@ func (f *clientFlags) connect(ctx context.Context, cmd *cobra.Command, opts ...k
 	if err != nil {
 		return nil, err
 	}
+	// A broker that is still starting refuses connections: try again
+	// until --timeout, so that a script may start brokers and use them.
 	pctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	if err := cl.Ping(pctx); err != nil {
-		cl.Close()
-		return nil, fmt.Errorf("cannot reach any of the brokers %s: %w", f.brokers, err)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := cl.Ping(pctx)
+		if err == nil {
+			return cl, nil
+		}
+		select {
+		case <-pctx.Done():
+			cl.Close()
+			return nil, fmt.Errorf("cannot reach any of the brokers %s: %w", f.brokers, err)
+		case <-time.After(wait):
+		}
 	}
-	return cl, nil
 }
 
 // admin returns an admin client whose requests carry --timeout. The caller

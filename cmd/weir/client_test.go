@@ -120,8 +120,17 @@ func eventually(t *testing.T, check func() string) {
 }
 
 func TestClientCommandsReportUnreachableBrokers(t *testing.T) {
-	r := runWeir(t, "127.0.0.1:1", "", "topic", "list", "--timeout", "2s")
-	wantError(t, r, "cannot reach any of the brokers 127.0.0.1:1")
+	root := newRootCommand()
+	var stdout, stderr bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"topic", "list", "--brokers", "127.0.0.1:1", "--timeout", "1s"})
+	start := time.Now()
+	err := root.ExecuteContext(t.Context())
+	wantError(t, result{stdout: stdout.String(), stderr: stderr.String(), err: err}, "cannot reach any of the brokers 127.0.0.1:1")
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("gave up after %v, before --timeout: a starting broker deserves retries", waited)
+	}
 }
 
 func TestBrokersDefaultComesFromTheEnvironment(t *testing.T) {

@@ -22,7 +22,8 @@ import (
 )
 
 // testMessages is how many messages TestJetStreamManySubjects publishes:
-// 100,000 unless WEIR_NATS_TEST_MESSAGES says otherwise.
+// WEIR_NATS_TEST_MESSAGES when set, else 100,000 (20,000 under the race
+// detector, which slows the bridge about fivefold).
 func testMessages(t *testing.T) int {
 	if s := os.Getenv("WEIR_NATS_TEST_MESSAGES"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -30,6 +31,9 @@ func testMessages(t *testing.T) int {
 			t.Fatalf("WEIR_NATS_TEST_MESSAGES=%q is not a positive count", s)
 		}
 		return n
+	}
+	if raceEnabled {
+		return 20_000
 	}
 	return 100_000
 }
@@ -269,6 +273,41 @@ func TestCoreNATS(t *testing.T) {
 	}
 }
 
+// TestCoreSlowConsumerDropsAreCounted: core NATS is at most once. With
+// Kafka gone the route cannot write, its buffer (pending_limit) fills and
+// the client drops the rest; every message published is accounted for as
+// received, buffered or dropped, and at Close all are dropped.
+func TestCoreSlowConsumerDropsAreCounted(t *testing.T) {
+	const n = 500
+	w := startWeir(t)
+	ns := startNATS(t, t.TempDir(), -1)
+	nc, _ := connectNATS(t, ns.ClientURL())
+	b, err := Open(Options{Routes: []config.NATSRoute{{URL: ns.ClientURL(), Subject: "drop.>", Topic: "drop.{2}",
+		PendingLimit: 10, BatchSize: 1}}, Brokers: []string{w.addr}, Partitioners: registry(t), Logger: testLogger(),
+		FlushTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, b)
+	w.stop() // the route's first message now waits for a topic it cannot create
+	for i := range n {
+		if err := nc.Publish("drop.a", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		s := b.Status()[0]
+		return s.Received+s.Dropped+uint64(s.Lag) == n && s.Dropped > 0
+	}, func() string { return fmt.Sprintf("%+v", b.Status()[0]) })
+	b.Close()
+	if s := b.Status()[0]; s.Dropped != n || s.Written != 0 || s.Lag != 0 {
+		t.Errorf("after Close: %+v; want all %d dropped", s, n)
+	}
+}
+
 // gauge returns the value of a metric with label route=route.
 func gauge(t *testing.T, reg *prometheus.Registry, name, route string) float64 {
 	t.Helper()
@@ -373,6 +412,40 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, func() bool { ok, _ := consumerSettled(t, js, "EVENTS", "weir"); return ok },
 		func() string { _, s := consumerSettled(t, js, "EVENTS", "weir"); return s })
+}
+
+// TestRefusedRecordsAreDeadLettered: records the cluster refuses for good
+// (here INVALID_TIMESTAMP: the topic takes no timestamp from the past, and
+// a JetStream message's is when the stream stored it) go to the
+// dead-letter topic with the cluster's reason, and are acked.
+func TestRefusedRecordsAreDeadLettered(t *testing.T) {
+	const n = 5
+	w := startWeir(t)
+	ns := startNATS(t, t.TempDir(), -1)
+	_, js := connectNATS(t, ns.ClientURL())
+	createStream(t, js, "OLD", "old")
+	w.createTopic(t, "strict", 1, map[string]string{"message.timestamp.before.max.ms": "0"})
+	var msgs []*nats.Msg
+	for i := range n {
+		msgs = append(msgs, &nats.Msg{Subject: "old", Data: []byte(strconv.Itoa(i))})
+	}
+	publishAsync(t, js, msgs)
+	time.Sleep(50 * time.Millisecond) // every stored time is now in the past
+	b := openBridge(t, w, config.NATSRoute{URL: ns.ClientURL(), Stream: "OLD", Durable: "weir", Topic: "strict"})
+	waitFor(t, 20*time.Second, func() bool { return b.Status()[0].Acked == n },
+		func() string { return fmt.Sprintf("%+v", b.Status()[0]) })
+	for i, r := range w.consume(t, "strict.dlq", n, 10*time.Second) {
+		reason, _ := header(r, HeaderDLQReason)
+		if !strings.HasPrefix(reason, "refused by the cluster: INVALID_TIMESTAMP") || string(r.Value) != strconv.Itoa(i) {
+			t.Errorf("dead letter %d: value %q, reason %q", i, r.Value, reason)
+		}
+	}
+	if s := b.Status()[0]; s.DeadLettered != n || s.Written != 0 {
+		t.Errorf("status = %+v", s)
+	}
+	if got := total(w.endOffsets(t, "strict")); got != 0 {
+		t.Errorf("the strict topic holds %d records", got)
+	}
 }
 
 // TestRedeliveriesAreNotWrittenTwice: a second bridge reading the same

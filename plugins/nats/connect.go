@@ -28,9 +28,6 @@ func natsOptions(r *config.NATSRoute) ([]nats.Option, error) {
 		// they fail and the messages are redelivered.
 		nats.ReconnectBufSize(16 << 20),
 	}
-	if !r.IsJetStream() {
-		opts = append(opts, nats.SyncQueueLen(r.PendingLimit))
-	}
 	switch {
 	case r.Credentials != "":
 		if _, err := os.ReadFile(r.Credentials); err != nil {

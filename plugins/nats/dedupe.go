@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -201,7 +202,7 @@ func (r *route) loadWindow(ctx context.Context) (int, error) {
 		}
 		progressed := false
 		fs.EachError(func(t string, p int32, err error) {
-			if err != context.DeadlineExceeded {
+			if !errors.Is(err, context.DeadlineExceeded) {
 				r.log.Warn("reading back written records", "topic", t, "partition", p, "err", err)
 			}
 		})
@@ -222,7 +223,7 @@ func (r *route) loadWindow(ctx context.Context) (int, error) {
 			}
 			if src == stream {
 				if n, err := strconv.ParseUint(seq, 10, 64); err == nil || msgID != "" {
-					r.win.add(identity(msgID, n))
+					r.win.add(identity(msgID, n, rec.Timestamp.UnixMilli()))
 					found++
 				}
 			}

@@ -44,7 +44,7 @@ type message struct {
 	js      jetstream.Msg // nil for core NATS
 	stream  string
 	seq     uint64 // stream sequence
-	id      string // identity for deduplication (JetStream): Nats-Msg-Id, else "seq:N"
+	id      string // identity for deduplication (JetStream); see identity
 }
 
 // fromJetStream converts a delivered JetStream message. It returns an
@@ -58,17 +58,23 @@ func fromJetStream(m jetstream.Msg) (message, error) {
 		subject: m.Subject(), header: m.Headers(), data: m.Data(), ts: md.Timestamp,
 		js: m, stream: md.Stream, seq: md.Sequence.Stream,
 	}
-	msg.id = identity(headerValue(msg.header, HeaderMsgID), msg.seq)
+	msg.id = identity(headerValue(msg.header, HeaderMsgID), msg.seq, msg.ts.UnixMilli())
 	return msg, nil
 }
 
 // identity is how a stream message is known to the dedupe window: its
-// Nats-Msg-Id when it has one, else its stream sequence.
-func identity(msgID string, seq uint64) string {
+// Nats-Msg-Id when it has one, else its stream sequence and the
+// millisecond the stream stored it (a stream deleted and created again
+// reuses sequences, never with the same times). The time is also the
+// record's timestamp, which is how the start-up scan recomputes it; a
+// topic that overwrites timestamps (LogAppendTime) therefore gets no
+// deduplication of messages without a Nats-Msg-Id after a restart —
+// duplicates, never loss.
+func identity(msgID string, seq uint64, storedMs int64) string {
 	if msgID != "" {
 		return "id:" + msgID
 	}
-	return "seq:" + strconv.FormatUint(seq, 10)
+	return "seq:" + strconv.FormatUint(seq, 10) + "@" + strconv.FormatInt(storedMs, 10)
 }
 
 // headerValue returns the first value of header name, "" if none.

@@ -94,7 +94,7 @@ func TestRecordHeaders(t *testing.T) {
 	if got, want := headerString(dl.Headers), "Nats-Msg-Id=m1 nats.subject=s.1 nats.stream=S nats.seq=12 weir.dlq.reason=too large weir.dlq.topic=t weir.dlq.size=0"; got != want || dl.Value != nil || string(dl.Key) != "k" {
 		t.Errorf("dead letter = %s value %q, want %s", got, dl.Value, want)
 	}
-	if identity("m1", 12) != "id:m1" || identity("", 12) != "seq:12" {
+	if identity("m1", 12, 99) != "id:m1" || identity("", 12, 99) != "seq:12@99" {
 		t.Error("identity")
 	}
 }
