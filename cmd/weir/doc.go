@@ -29,7 +29,28 @@
 //	weir group reset-offsets GROUP --topic TOPIC [--partition N]
 //	                   (--to-earliest | --to-latest | --to-offset N | --to-timestamp MS | --shift-by N)
 //	                   [--execute]
+//	weir cluster status
+//	weir cluster reassign TOPIC:PARTITION=BROKER,BROKER... | --cancel TOPIC:PARTITION...
+//	weir cluster reassignments
+//	weir cluster elect-leaders [--unclean] [TOPIC:PARTITION...]
+//
+// Commands that talk to a node's HTTP listener (--http, default
+// 127.0.0.1:9094), and local plugin tools:
+//
+//	weir topic describe NAME --http H:P   (adds the log cleaner's dirty ratio)
+//	weir plugin list | reload NAME
+//	weir plugin test --wasm FILE | --command FILE --kind KIND [sample input flags]
+//	weir plugin build DIR -o FILE.wasm
+//	weir bridge status [--json]
+//	weir bridge nats --config FILE --brokers H:P [--http-addr H:P]
+//
+// Every node runs the Raft controller (core/controller.Raft): the voters
+// of [cluster] voters bootstrap the quorum, other nodes join as
+// non-voters; on SIGTERM a node first moves its leaderships away
+// (controlled shutdown). [[plugins]] are loaded at start (plugins.Load)
+// and [[bridge.nats]] routes run inside the node.
 //
 // cmd is the only package that wires the engine (core) to the built-in
-// extensions (codecs, ...).
+// extensions (codecs, assignors, partitioners, the plugin hosts, the NATS
+// bridge).
 package main
