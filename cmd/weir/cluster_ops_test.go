@@ -43,9 +43,21 @@ func TestReassignAndElectPreferredLeader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return md.Topics["moves"].Partitions[0]
+		p, ok := md.Topics["moves"].Partitions[0]
+		if !ok {
+			p.Leader = -1
+		}
+		return p
 	}
-	before := partition()
+	// Metadata reaches every broker a moment after CreateTopics answers.
+	var before kadm.PartitionDetail
+	eventually(t, func() string {
+		before = partition()
+		if before.Leader < 1 || len(before.ISR) != 2 {
+			return fmt.Sprintf("new partition: leader %d, isr %v", before.Leader, before.ISR)
+		}
+		return ""
+	})
 	var outsider int32
 	for id := int32(1); id <= 3; id++ {
 		if !slices.Contains(before.Replicas, id) {
