@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,18 +66,25 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // Breaker counts a plugin's consecutive failures and decides whether the
-// next call may go to the plugin. It is safe for concurrent use.
+// next call may go to the plugin. It is safe for concurrent use. A healthy
+// plugin's calls take no lock: Allow and Success read one atomic flag.
 type Breaker struct {
 	plugin, point string
 	opts          Options
 	logger        *slog.Logger
 
+	// healthy: closed with no failures counted; the lock-free fast path.
+	healthy atomic.Bool
+	calls   map[string]prometheus.Counter // by result; nil without metrics
+	open    prometheus.Gauge              // nil without metrics
+
 	mu struct {
 		sync.Mutex
-		failures  int
-		openUntil time.Time // zero: closed
-		trial     bool      // a half-open trial call is in flight
-		lastLog   time.Time
+		failures   int
+		openUntil  time.Time // zero: closed
+		trial      bool      // a half-open trial call is in flight
+		trialStart time.Time
+		lastLog    time.Time
 	}
 }
 
@@ -97,31 +105,59 @@ func NewBreaker(plugin, point string, opts Options) *Breaker {
 	}
 	b := &Breaker{plugin: plugin, point: point, opts: opts,
 		logger: opts.Logger.With("plugin", plugin, "point", point)}
+	b.healthy.Store(true)
 	if m := opts.Metrics; m != nil {
-		m.open.WithLabelValues(plugin, point).Set(0)
+		b.calls = map[string]prometheus.Counter{}
+		for _, r := range []string{ResultOK, ResultDeclined, ResultFailed, ResultSkipped} {
+			b.calls[r] = m.calls.WithLabelValues(plugin, point, r)
+		}
+		b.open = m.open.WithLabelValues(plugin, point)
+		b.open.Set(0)
 	}
 	return b
 }
 
 // Allow reports whether the next call may go to the plugin. While the
 // breaker is open it returns false (and counts the call as skipped), except
-// for one trial call per OpenFor period.
+// for one trial call per OpenFor period. A trial whose outcome is never
+// reported (Abandon not called, the caller gone) stops counting as in
+// flight after OpenFor, so the breaker can never stay open for good.
 func (b *Breaker) Allow() bool {
+	if b.healthy.Load() {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.mu.openUntil.IsZero() {
 		return true
 	}
-	if !b.mu.trial && !b.opts.Now().Before(b.mu.openUntil) {
-		b.mu.trial = true
+	now := b.opts.Now()
+	trialOver := !b.mu.trial || !now.Before(b.mu.trialStart.Add(b.opts.OpenFor))
+	if trialOver && !now.Before(b.mu.openUntil) {
+		b.mu.trial, b.mu.trialStart = true, now
 		return true
 	}
 	b.count(ResultSkipped)
 	return false
 }
 
+// Abandon records that a call Allow let through ended without an answer
+// that says anything about the plugin (the caller's context ended), so a
+// half-open breaker may try again at once.
+func (b *Breaker) Abandon() {
+	if b.healthy.Load() {
+		return
+	}
+	b.mu.Lock()
+	b.mu.trial = false
+	b.mu.Unlock()
+}
+
 // Open reports whether the breaker is open.
 func (b *Breaker) Open() bool {
+	if b.healthy.Load() {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.mu.openUntil.IsZero()
@@ -130,9 +166,12 @@ func (b *Breaker) Open() bool {
 // Success records a call the plugin answered (result is ResultOK or
 // ResultDeclined), closing the breaker.
 func (b *Breaker) Success(result string) {
+	b.count(result)
+	if b.healthy.Load() {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.count(result)
 	b.mu.failures = 0
 	b.mu.trial = false
 	if !b.mu.openUntil.IsZero() {
@@ -140,15 +179,17 @@ func (b *Breaker) Success(result string) {
 		b.setOpen(0)
 		b.logger.Info("plugin recovered; circuit breaker closed")
 	}
+	b.healthy.Store(true)
 }
 
 // Failure records a failed call: it is logged (at most once a second per
 // plugin, plus whenever the breaker opens) and counted, and after
 // FailureThreshold consecutive failures the breaker opens for OpenFor.
 func (b *Breaker) Failure(err error) {
+	b.count(ResultFailed)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.count(ResultFailed)
+	b.healthy.Store(false)
 	b.mu.failures++
 	now := b.opts.Now()
 	wasTrial := b.mu.trial
@@ -171,14 +212,14 @@ func (b *Breaker) Failure(err error) {
 }
 
 func (b *Breaker) count(result string) {
-	if m := b.opts.Metrics; m != nil {
-		m.calls.WithLabelValues(b.plugin, b.point, result).Inc()
+	if c := b.calls[result]; c != nil {
+		c.Inc()
 	}
 }
 
 func (b *Breaker) setOpen(v float64) {
-	if m := b.opts.Metrics; m != nil {
-		m.open.WithLabelValues(b.plugin, b.point).Set(v)
+	if b.open != nil {
+		b.open.Set(v)
 	}
 }
 

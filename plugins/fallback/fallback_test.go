@@ -191,3 +191,46 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return d.GetGauge().GetValue()
 }
+
+// A half-open trial that ends with the caller's context must not leave
+// the breaker open for good, and neither must a trial nobody reports on.
+func TestAbandonedTrialDoesNotKeepTheBreakerOpen(t *testing.T) {
+	opts, _, _, clk := newOpts(t)
+	opts.FailureThreshold = 1
+	plugin := &fakePartitioner{value: 1, err: errors.New("boom")}
+	p := Partitioner(plugin, partitioners.Murmur2(), opts)
+	in := sdk.PartitionInput{Topic: "t", NumPartitions: 4, Keys: [][]byte{[]byte("k")}}
+	out := make([]int32, 1)
+	_ = p.Partition(context.Background(), in, out)
+	br, _ := BreakerOf(p)
+	if !br.Open() {
+		t.Fatal("breaker closed after a failure at threshold 1")
+	}
+
+	clk.t = clk.t.Add(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	plugin.err = context.Canceled
+	if err := p.Partition(ctx, in, out); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled trial: %v", err)
+	}
+	plugin.err = nil
+	if err := p.Partition(context.Background(), in, out); err != nil || out[0] != 1 || br.Open() {
+		t.Fatalf("after an abandoned trial the plugin was not tried again: out %v err %v open %v", out, err, br.Open())
+	}
+
+	// A trial let through but never reported expires after OpenFor.
+	br2 := NewBreaker("x", "partitioner", opts)
+	br2.Failure(errors.New("boom"))
+	clk.t = clk.t.Add(time.Minute)
+	if !br2.Allow() {
+		t.Fatal("no trial after OpenFor")
+	}
+	if br2.Allow() {
+		t.Fatal("a second trial while the first is in flight")
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if !br2.Allow() {
+		t.Fatal("an unreported trial kept the breaker shut")
+	}
+}

@@ -38,6 +38,7 @@ func (p *partitioner) Partition(ctx context.Context, in sdk.PartitionInput, out 
 		case declined(err):
 			p.br.Success(ResultDeclined)
 		case ctxErr(ctx, err):
+			p.br.Abandon()
 			return err
 		default:
 			p.br.Failure(err)
@@ -86,6 +87,7 @@ func (f *filter) Filter(ctx context.Context, in sdk.FilterInput, out []sdk.Filte
 	case declined(err):
 		f.br.Success(ResultDeclined)
 	case ctxErr(ctx, err):
+		f.br.Abandon()
 		keepAll()
 		return err
 	default:
@@ -141,6 +143,7 @@ func (a *assignor) Assign(ctx context.Context, in sdk.AssignInput) (sdk.Assignme
 		case declined(err):
 			a.br.Success(ResultDeclined)
 		case ctxErr(ctx, err):
+			a.br.Abandon()
 			return nil, err
 		default:
 			a.br.Failure(err)

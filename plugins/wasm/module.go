@@ -69,6 +69,7 @@ type Module struct {
 	config []byte // Options.Config as JSON; nil when empty
 
 	rt      wazero.Runtime
+	cache   wazero.CompilationCache // nil without Options.CacheDir; closed after rt
 	modCfg  wazero.ModuleConfig
 	limiter *logLimiter // the guest's weir.log calls and output
 	hostLog *logLimiter // the host's messages about the plugin
@@ -168,10 +169,11 @@ func newModule(ctx context.Context, opts Options, keep, wasm []byte) (*Module, e
 			return nil, fmt.Errorf("wasm plugin %q: compilation cache %s: %w", opts.Name, opts.CacheDir, err)
 		}
 		rc = rc.WithCompilationCache(cache)
+		m.cache = cache
 	}
 	m.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(err error) (*Module, error) {
-		_ = m.rt.Close(context.WithoutCancel(ctx))
+		_ = m.closeRuntime(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
@@ -303,8 +305,19 @@ func (m *Module) Close(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	if cerr := m.rt.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
+	if cerr := m.closeRuntime(context.WithoutCancel(ctx)); err == nil && cerr != nil {
 		err = fmt.Errorf("wasm plugin %q: close: %w", m.opts.Name, cerr)
+	}
+	return err
+}
+
+// closeRuntime closes the runtime and then the compilation cache, which
+// owns the compiler engine when there is one (wazero leaves it open for
+// the cache's other users; a Module's cache has none).
+func (m *Module) closeRuntime(ctx context.Context) error {
+	err := m.rt.Close(ctx)
+	if m.cache != nil {
+		err = errors.Join(err, m.cache.Close(ctx))
 	}
 	return err
 }
