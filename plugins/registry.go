@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -391,11 +390,11 @@ func (s *Set) PluginSource(name string) (string, bool) {
 	return e.source(), true
 }
 
-// PluginModule returns the named WASM plugin's module, read from its file
-// now (after a reload, or when the file watcher has seen a change, that is
-// what runs), and its configuration, which the caller must not modify. It
-// returns an error for an unknown plugin, a go-plugin command, or a file
-// that cannot be read.
+// PluginModule returns the named WASM plugin's module — the one running
+// now, which the broker also uses, so clients place records exactly as it
+// checks them — and its configuration. The caller must modify neither. It
+// returns an error for an unknown plugin, a go-plugin command, or a closed
+// Set.
 func (s *Set) PluginModule(name string) ([]byte, map[string]any, error) {
 	e, err := s.find(name)
 	if err != nil {
@@ -404,9 +403,9 @@ func (s *Set) PluginModule(name string) ([]byte, map[string]any, error) {
 	if e.wasm == nil {
 		return nil, nil, fmt.Errorf("plugins: %q is a go-plugin command, not a WASM module", name)
 	}
-	b, err := os.ReadFile(e.cfg.WASM)
-	if err != nil {
-		return nil, nil, fmt.Errorf("plugins: reading the module of %q: %w", name, err)
+	b, _ := e.wasm.Source()
+	if b == nil {
+		return nil, nil, fmt.Errorf("plugins: %q is closed", name)
 	}
 	return b, e.cfg.Config, nil
 }

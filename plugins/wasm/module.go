@@ -311,6 +311,17 @@ func (m *Module) Close(ctx context.Context) error {
 	return err
 }
 
+// Source returns the bytes of the module that runs now — after a reload,
+// the new one — and their SHA-256; nil once the Module is closed. The
+// caller must not modify the bytes. Safe for concurrent use.
+func (m *Module) Source() ([]byte, [32]byte) {
+	g := m.gen.Load()
+	if g == nil {
+		return nil, [32]byte{}
+	}
+	return g.source, g.sum
+}
+
 // closeRuntime closes the runtime and then the compilation cache, which
 // owns the compiler engine when there is one (wazero leaves it open for
 // the cache's other users; a Module's cache has none).
@@ -393,7 +404,7 @@ func (m *Module) load(ctx context.Context, wasm []byte) (*generation, error) {
 		return nil, bad("%v", err)
 	}
 	g := newGeneration(m, compiled, ex)
-	g.sum = sha256.Sum256(wasm)
+	g.sum, g.source = sha256.Sum256(wasm), wasm
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	inst, err := g.start(sctx)

@@ -26,6 +26,7 @@ type generation struct {
 	compiled wazero.CompiledModule
 	exports  exports
 	sum      [32]byte // SHA-256 of the module's bytes
+	source   []byte   // the module's bytes (Module.Source); never modified
 
 	// slots holds PoolSize entries: an idle instance, or nil for a slot
 	// whose instance has not been started or was discarded. Taking an
