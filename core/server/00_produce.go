@@ -41,19 +41,29 @@ func (b *Broker) handleProduce(ctx context.Context, rc *requestContext, kreq kms
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			var last partition.AppendResult
-			err := b.enforcePartitioner(ctx, rt.Topic, rp, sp) // weir.partitioner.enforce
+			// One lookup: the acks=all wait below uses the partition the
+			// records went to, even if reconcile closes it meanwhile.
+			p := b.partition(rt.Topic, rp.Partition)
+			var err error
+			if p != nil {
+				// A follower answers before decoding anything.
+				err = p.CheckLeaderEpoch(-1, true)
+			}
+			if err == nil {
+				err = b.enforcePartitioner(ctx, rt.Topic, rp, sp) // weir.partitioner.enforce
+			}
 			if err == nil {
 				err = b.checkCompactedKeys(rt.Topic, rp, sp) // compacted topics need keys
 			}
 			if err == nil {
-				last, err = b.produceOne(req, rt.Topic, rp, sp)
+				last, err = b.produceOne(req, p, rt.Topic, rp, sp)
 			}
 			if err != nil {
 				b.produceFailed(req, resp, rt.Topic, sp, err)
 				continue
 			}
 			if req.Acks == -1 {
-				waits = append(waits, pending{b.partition(rt.Topic, rp.Partition), last, rt.Topic, sp})
+				waits = append(waits, pending{p, last, rt.Topic, sp})
 			}
 		}
 	}
@@ -112,9 +122,8 @@ func (b *Broker) produceFailed(req *kmsg.ProduceRequest, resp *kmsg.ProduceRespo
 
 // produceOne appends one partition's records and fills in its response. It
 // returns what the append wrote, for the acks=all wait.
-func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (partition.AppendResult, error) {
+func (b *Broker) produceOne(req *kmsg.ProduceRequest, p *partition.Partition, topic string, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (partition.AppendResult, error) {
 	var none partition.AppendResult
-	p := b.partition(topic, rp.Partition)
 	if p == nil {
 		if b.partitionExists(topic, rp.Partition) {
 			// The topic is here but not this partition: another broker's.

@@ -47,9 +47,16 @@ func (b *Broker) handleElectLeaders(ctx context.Context, _ *requestContext, kreq
 	var results []controller.PartitionResult
 	if req.Topics == nil || len(cmd.Partitions) > 0 {
 		res, err := b.submit(ctx, req.TimeoutMillis, cmd)
-		if err != nil {
-			resp.ErrorCode = errorCode(err)
+		if err != nil && (req.Version >= 1 || req.Topics == nil) {
+			resp.ErrorCode = errorCode(err) // v0 has no top-level code: only per-partition answers
 			return resp, nil
+		}
+		if err != nil { // v0: every listed partition carries the failure
+			for i := range slots {
+				if slots[i].err == nil {
+					slots[i].err = err
+				}
+			}
 		}
 		results = res.Partitions
 	}

@@ -77,12 +77,17 @@ func (c *brokerConn) requestAtLeast(ctx context.Context, req kmsg.Request, minVe
 	c.corr++
 	c.buf = c.format.AppendRequest(c.buf[:0], req, c.corr)
 
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
-	defer stop()
+	// The request's deadline first, then the cancellation hook, so that a
+	// cancellation can never be overwritten by the deadline.
 	if d, ok := ctx.Deadline(); ok {
 		c.nc.SetDeadline(d)
 	} else {
 		c.nc.SetDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
+	defer stop()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return nil, c.ctxErr(ctx, err)

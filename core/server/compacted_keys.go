@@ -9,15 +9,12 @@ import (
 	"github.com/weirmq/weir/core/record"
 )
 
-// maxKeylessShown is how many keyless records a refusal lists.
-const maxKeylessShown = 16
-
 // checkCompactedKeys refuses, as Kafka does, records without a key sent to
 // a topic whose cleanup.policy includes compact: the cleaner could only
 // drop them. It returns nil for other topics, partitions not hosted here
 // and batches that do not validate (the append reports those); otherwise
 // an error wrapping kerr.InvalidRecord naming the topic and the first
-// keyless record, with up to maxKeylessShown of them in sp.ErrorRecords.
+// keyless record, with up to maxErrorRecords of them in sp.ErrorRecords.
 // Nothing has been written when it returns an error. Compacted topics pay
 // one decompression of each batch for it.
 func (b *Broker) checkCompactedKeys(topic string, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) error {
@@ -51,11 +48,8 @@ func (b *Broker) checkCompactedKeys(topic string, rp kmsg.ProduceRequestTopicPar
 				if first < 0 {
 					first = pos
 				}
-				if keyless < maxKeylessShown {
-					msg := "a compacted topic needs a key on every record"
-					er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
-					er.RelativeOffset, er.ErrorMessage = pos, &msg
-					sp.ErrorRecords = append(sp.ErrorRecords, er)
+				if keyless < maxErrorRecords {
+					addErrorRecord(sp, pos, "a compacted topic needs a key on every record")
 				}
 				keyless++
 			}

@@ -132,11 +132,9 @@ func (b *Broker) enforcePartitioner(ctx context.Context, topic string, rp kmsg.P
 		if first < 0 {
 			first = i
 		}
-		msg := fmt.Sprintf("key %s belongs on partition %d, not %d", showKey(keys[i]), part, rp.Partition)
-		er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
-		er.RelativeOffset = index[i]
-		er.ErrorMessage = &msg
-		sp.ErrorRecords = append(sp.ErrorRecords, er)
+		if len(sp.ErrorRecords) < maxErrorRecords {
+			addErrorRecord(sp, index[i], fmt.Sprintf("key %s belongs on partition %d, not %d", showKey(keys[i]), part, rp.Partition))
+		}
 	}
 	if misplaced == 0 {
 		return nil
@@ -196,4 +194,17 @@ func showKey(k []byte) string {
 		return fmt.Sprintf("%q…", k[:maxKeyShown])
 	}
 	return fmt.Sprintf("%q", k)
+}
+
+// maxErrorRecords is how many records one partition's answer lists in
+// ErrorRecords: enough to see the pattern, not one entry per record of a
+// large batch.
+const maxErrorRecords = 16
+
+// addErrorRecord lists record pos of the batch in sp's ErrorRecords with
+// msg (Produce v8+ carries them; older versions drop them).
+func addErrorRecord(sp *kmsg.ProduceResponseTopicPartition, pos int32, msg string) {
+	er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+	er.RelativeOffset, er.ErrorMessage = pos, &msg
+	sp.ErrorRecords = append(sp.ErrorRecords, er)
 }

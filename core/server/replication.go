@@ -124,7 +124,9 @@ func (b *Broker) leadershipIgnored(tp topicPartition, st partition.Leadership, e
 }
 
 // stopReplica closes a partition this broker no longer hosts (reassigned
-// away): no fetching, no groups, no requests. Its log stays on disk.
+// away): no fetching, no groups, no requests, and its log is deleted, as
+// Kafka does, so moving replicas off a broker frees its disk. Should the
+// partition come back, it is copied from the leader again.
 func (b *Broker) stopReplica(tp topicPartition, p *partition.Partition) {
 	b.mu.Lock()
 	if b.mu.partitions[tp] == p {
@@ -136,13 +138,12 @@ func (b *Broker) stopReplica(tp topicPartition, p *partition.Partition) {
 		b.groups.Unload(tp.index)
 	}
 	p.Close()
-	// Should it come back, it starts from where it was (reconcileMu is
-	// held: hwCheckpoint is reconcile's).
-	if b.hwCheckpoint == nil {
-		b.hwCheckpoint = map[log.TopicPartition]int64{}
+	ltp := log.TopicPartition{Topic: tp.topic, Partition: tp.index}
+	delete(b.hwCheckpoint, ltp) // reconcileMu is held: hwCheckpoint is reconcile's
+	if err := b.opts.Logs.DeleteLog(ltp); err != nil {
+		b.logger.Warn("deleting the log of a partition reassigned away", "topic", tp.topic, "partition", tp.index, "err", err)
 	}
-	b.hwCheckpoint[log.TopicPartition{Topic: tp.topic, Partition: tp.index}] = p.HighWatermark()
-	b.logger.Info("no longer a replica", "topic", tp.topic, "partition", tp.index)
+	b.logger.Info("no longer a replica; log deleted", "topic", tp.topic, "partition", tp.index)
 }
 
 // checkpointHighWatermark returns where a partition's HW starts: its
