@@ -78,6 +78,11 @@ type NATSRoute struct {
 	// Core NATS only: messages the client buffers before it starts
 	// dropping (slow consumer), ≥ 1.
 	PendingLimit int
+
+	// defaulted: SetDefaults has run (the decoder runs it, then restores
+	// the zeros the file set explicitly, such as dedupe_window = 0); it
+	// does not run again.
+	defaulted bool
 }
 
 // IsJetStream reports whether the route reads a JetStream stream.
@@ -100,6 +105,10 @@ func (r *NATSRoute) DeadLetter() string {
 // The decoder does this before reading an entry, so a value written in the
 // file as 0 stays 0 (and Validate reports it where 0 is not allowed).
 func (r *NATSRoute) SetDefaults(n int) {
+	if r.defaulted {
+		return // the decoder filled them, keeping the zeros the file set
+	}
+	r.defaulted = true
 	if r.Name == "" {
 		r.Name = "nats-" + strconv.Itoa(n)
 	}

@@ -27,6 +27,9 @@ func TestBridgeRoutesFromFullFile(t *testing.T) {
 		TLSCA: "/etc/weir/nats-ca.pem", MaxAckPending: 20000, AckWaitMs: 60000, DedupeWindow: 50000,
 		BatchSize: DefaultNATSBatchSize, LingerMs: DefaultNATSLingerMs, PendingLimit: DefaultNATSPendingLimit,
 	}}
+	for i := range want {
+		want[i].defaulted = true // filled by the decoder; Open leaves them
+	}
 	if !reflect.DeepEqual(c.Bridge.NATS, want) {
 		t.Errorf("routes =\n%+v\nwant\n%+v", c.Bridge.NATS, want)
 	}
@@ -228,5 +231,25 @@ func TestTopicTemplate(t *testing.T) {
 		if _, err := ParseTopicTemplate(bad); err == nil {
 			t.Errorf("ParseTopicTemplate(%q) accepted", bad)
 		}
+	}
+}
+
+// Zeros set in the file (no dedupe window, no linger) survive the
+// defaults being applied again by whoever opens the routes.
+func TestBridgeExplicitZerosSurviveSetDefaults(t *testing.T) {
+	c, err := Parse([]byte(`[[bridge.nats]]
+stream = "S"
+durable = "d"
+topic = "t"
+dedupe_window = 0
+linger_ms = 0
+`), "weir.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Bridge.NATS[0]
+	r.SetDefaults(1)
+	if r.DedupeWindow != 0 || r.LingerMs != 0 || r.BatchSize != DefaultNATSBatchSize {
+		t.Fatalf("after SetDefaults: dedupe_window %d linger_ms %d batch_size %d", r.DedupeWindow, r.LingerMs, r.BatchSize)
 	}
 }

@@ -79,7 +79,11 @@ func Open(opts Options) (*Bridge, error) {
 	b.coll = collector{b}
 	names := map[string]int{}
 	for i, rc := range opts.Routes {
-		rc.SetDefaults(i + 1)
+		rc.SetDefaults(i + 1) // routes built in code; a no-op for config.Load's
+		if rc.BatchSize < 1 {
+			b.closeClients()
+			return nil, fmt.Errorf("nats bridge: [[bridge.nats]] #%d (%s): batch_size must be at least 1", i+1, rc.Name)
+		}
 		if j, dup := names[rc.Name]; dup {
 			b.closeClients()
 			return nil, fmt.Errorf("nats bridge: [[bridge.nats]] #%d: name %q is also route #%d's", i+1, rc.Name, j)

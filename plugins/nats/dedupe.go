@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,12 +211,12 @@ func (r *route) loadWindow(ctx context.Context) (int, error) {
 			progressed = true
 			var msgID, seq, src string
 			for _, h := range rec.Headers {
-				switch h.Key {
-				case HeaderStream:
+				switch {
+				case h.Key == HeaderStream:
 					src = string(h.Value)
-				case HeaderSeq:
+				case h.Key == HeaderSeq:
 					seq = string(h.Value)
-				case HeaderMsgID:
+				case strings.EqualFold(h.Key, HeaderMsgID): // as lookupHeader matches it on delivery
 					if msgID == "" {
 						msgID = string(h.Value)
 					}

@@ -320,20 +320,22 @@ func (r *route) written(m *message, rec *kgo.Record, err error) {
 	r.failed(m, fmt.Errorf("writing to %q: %w", rec.Topic, err), false)
 }
 
-// refusedByCluster says whether err means the cluster will never take the
-// record: not an outage, not a shutdown, not a permission the operator
-// may still grant. The message is poison.
+// refusedByCluster says whether err means the cluster will never take
+// this record because of the record itself (its size, timestamp, key or
+// contents, or a topic policy): the message is poison. Everything else —
+// outages, shutdowns, permissions, UNKNOWN_SERVER_ERROR — is not: the
+// message is retried, never dead-lettered.
 func refusedByCluster(err error) bool {
 	var ke *kerr.Error
-	if !errors.As(err, &ke) || ke.Retriable {
+	if !errors.As(err, &ke) {
 		return false
 	}
 	switch ke {
-	case kerr.UnknownTopicOrPartition, kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed,
-		kerr.TransactionalIDAuthorizationFailed, kerr.SaslAuthenticationFailed:
-		return false
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.InvalidTimestamp,
+		kerr.CorruptMessage, kerr.PolicyViolation, kerr.InvalidTopicException, kerr.UnsupportedForMessageFormat:
+		return true
 	}
-	return true
+	return false
 }
 
 // ackWritten acks a JetStream message whose record is committed, with the
