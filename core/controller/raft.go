@@ -608,6 +608,13 @@ func (r *Raft) Close() error {
 		r.mu.closed = true
 		r.mu.Unlock()
 		r.cancel()
+		// Hand leadership over first, so the quorum has an active
+		// controller at once instead of after an election timeout.
+		if r.raft.State() == raft.Leader && len(r.opts.Voters) > 1 {
+			if err := r.raft.LeadershipTransfer().Error(); err != nil {
+				r.logger.Debug("controller: leadership transfer at close", "error", err)
+			}
+		}
 		errs := []error{r.raft.Shutdown().Error()}
 		r.wg.Wait()
 		r.client.close()

@@ -56,27 +56,32 @@ func (r *Raft) handle(ctx context.Context, req rpcRequest) rpcResponse {
 func failMsg(class error, msg string) error { return fail(class, "%s", msg) }
 
 // applyLocal appends a command (MarshalCommand's bytes) to the Raft log on
-// the leader and waits for it to be applied. retry reports an attempt that
-// did not reach the log or whose leadership ended before it was applied:
-// the caller tries again (at the new leader), with the same request ID.
+// the leader and waits for it to be applied. retry reports an attempt
+// whose outcome this node cannot tell — it did not reach the log, its
+// leadership ended, Raft is shutting down, or the wait ended: the caller
+// tries again (at the new leader) with the same request ID, which the
+// state machine answers with the first result if the command did commit.
 func (r *Raft) applyLocal(ctx context.Context, data, requestID []byte) (w wireResult, retry bool) {
 	timeout := r.opts.RPCTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
 	if timeout <= 0 {
-		return encodeResult(Result{}, context.DeadlineExceeded), false
+		return wireResult{}, true // nothing appended; the caller's own deadline decides
 	}
 	f := r.raft.ApplyLog(raft.Log{Data: data, Extensions: requestID}, timeout)
 	done := make(chan error, 1)
 	if !r.goFunc(func() { done <- f.Error() }) {
-		return encodeResult(Result{}, ErrClosed), false
+		// Closing, but the entry may be in the log already: its outcome
+		// is unknown, so the caller retries (the request ID makes a
+		// committed one answer with its first result).
+		return wireResult{}, true
 	}
 	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		return encodeResult(Result{}, ctx.Err()), false
+		return wireResult{}, true // outcome unknown; see above
 	}
 	switch {
 	case err == nil:
@@ -85,11 +90,11 @@ func (r *Raft) applyLocal(ctx context.Context, data, requestID []byte) (w wireRe
 			return encodeResult(Result{}, failMsg(ErrInvalidCommand, "controller: the state machine gave no result")), false
 		}
 		return resp.wire, false
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return encodeResult(Result{}, ErrClosed), false
 	default:
 		// ErrNotLeader, ErrLeadershipLost, ErrLeadershipTransferInProgress,
-		// ErrEnqueueTimeout, ErrAbortedByRestore: try again.
+		// ErrEnqueueTimeout, ErrAbortedByRestore, ErrRaftShutdown: the
+		// outcome is unknown or nothing was applied; try again (at the
+		// next leader), never a final error for a write that may land.
 		r.logger.Debug("controller: command not applied here; retrying", "error", err)
 		return wireResult{}, true
 	}
