@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) (err er
 		CleanerBackoff:          time.Duration(broker.LogCleanerBackoffMs) * time.Millisecond,
 		CleanerIOBytesPerSecond: broker.LogCleanerIoMaxBytesPerSecond,
 		CompactionFilters:       reg,
+		CleanLimitFromOwner:     true, // partitions clean only below their HW
 	})
 	if err != nil {
 		return fmt.Errorf("opening data directory %s: %w", cfg.DataDir, err)

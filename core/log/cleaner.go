@@ -459,12 +459,17 @@ func (p *cleanPass) noteProducer(h record.Header) {
 
 func (p *cleanPass) scanProducers(sv segView) error {
 	sc := p.scanner(sv, true)
-	for {
+	for n := 1; ; n++ {
 		_, h, err := sc.next()
 		if err != nil {
 			return eofIsNil(err)
 		}
 		p.noteProducer(h)
+		if n%64 == 0 { // Close must not wait for a whole-log scan
+			if err := p.checkCancel(); err != nil {
+				return err
+			}
+		}
 	}
 }
 

@@ -269,3 +269,36 @@ func TestSwapRecoveryWithAnUnreadableManifestRollsForward(t *testing.T) {
 		t.Fatalf("leftovers %v", lo)
 	}
 }
+
+// A manifest whose new segments are nowhere (it outlived a swap that never
+// completed) must not cost the old segments their records.
+func TestStaleSwapManifestLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	clock := newManualClock()
+	l := openTestLog(t, dir, testConfig(), clock, Options{})
+	for i := 0; i < 3; i++ {
+		if _, err := l.AppendAsLeader(makeBatch(t, batchSpec{records: 1, valueSize: 8, ts: clock.Now().UnixMilli()}), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, swapManifestFile), []byte("0\n3\nold 0\nold 1\nnew 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = openTestLog(t, dir, testConfig(), clock, Options{})
+	defer l.Close()
+	if got := l.LogEndOffset(); got != 3 {
+		t.Fatalf("log end offset %d after a stale manifest, want 3", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, swapManifestFile)); !os.IsNotExist(err) {
+		t.Fatalf("manifest left behind: %v", err)
+	}
+	if hs := readAll(t, l, 0); len(hs) != 3 {
+		t.Fatalf("%d batches after recovery, want all 3", len(hs))
+	}
+}

@@ -183,8 +183,24 @@ func (l *Log) recoverSwap() (map[int64]bool, error) {
 		return l.recoverSwapByOffsets(names)
 	}
 	isNew := make(map[int64]bool, len(newBases))
+	anySwap := false
 	for _, b := range newBases {
 		isNew[b] = true
+		anySwap = anySwap || names[filepath.Base(segmentName(l.dir, b, logSuffix))+swapSuffix]
+	}
+	if !anySwap {
+		// No new segment is waiting: either every one went live already
+		// (the stop came after the last rename) or the manifest outlived
+		// a swap that never completed. Either way the live files are the
+		// log; deleting the old ones here could lose them.
+		if err := l.fs.Remove(manifest); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return nil, err
+		}
+		l.logger.Warn("removed a log cleaner swap manifest with no segment left to install")
+		return isNew, nil // re-scanned at open, whichever they are
 	}
 	for _, b := range oldBases {
 		for _, sfx := range []string{logSuffix, indexSuffix, timeIndexSuffix} {

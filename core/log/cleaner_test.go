@@ -273,10 +273,10 @@ func TestCleanerKeepsTheLastBatchOfEachProducerForIdempotence(t *testing.T) {
 		t.Fatalf("Q's batch after cleaning: %+v", q)
 	}
 	// Producer state rebuilt from the headers sees the producers' original
-	// sequence ranges.
+	// sequence ranges: BaseSequence and LastOffsetDelta are kept.
 	var scanned []string
 	if err := l.ScanBatches(0, func(h record.Header) bool {
-		scanned = append(scanned, fmt.Sprintf("%d/%d:%d+%d", h.ProducerID, h.BaseOffset, h.BaseSequence, h.NumRecords))
+		scanned = append(scanned, fmt.Sprintf("%d/%d:%d+%d", h.ProducerID, h.BaseOffset, h.BaseSequence, h.LastOffsetDelta+1))
 		return true
 	}); err != nil {
 		t.Fatal(err)

@@ -825,12 +825,10 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, ok bool, err error) {
 // only headers (one pread each); it holds the log's read lock throughout,
 // so it is meant for start-up work such as rebuilding producer state.
 //
-// fn sees each header as its producer wrote it: in a batch the cleaner
-// thinned or emptied (NumRecords below LastOffsetDelta+1), NumRecords is
-// given as LastOffsetDelta+1, the count the leader accepted it with. The
-// cleaner keeps BaseSequence and LastOffsetDelta, so sequence arithmetic on
-// the header (last sequence = BaseSequence + NumRecords - 1) still gives
-// the producer's last sequence, as Kafka derives it from LastOffsetDelta.
+// fn sees each header as it is on disk: a batch the cleaner thinned or
+// emptied has fewer records than LastOffsetDelta+1, but keeps its
+// BaseSequence and LastOffsetDelta, from which a producer's last sequence
+// is derived (as Kafka does).
 func (l *Log) ScanBatches(from int64, fn func(record.Header) bool) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -846,9 +844,6 @@ func (l *Log) ScanBatches(from int64, fn func(record.Header) bool) error {
 			return err
 		}
 		for ok && pos < s.size {
-			if int64(h.NumRecords) <= int64(h.LastOffsetDelta) && h.LastOffsetDelta < math.MaxInt32 {
-				h.NumRecords = h.LastOffsetDelta + 1
-			}
 			if !fn(h) {
 				return nil
 			}

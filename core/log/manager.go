@@ -66,6 +66,13 @@ type ManagerOptions struct {
 	// CompactionFilters resolves weir.compaction.filter (an *sdk.Registry).
 	// nil: a topic naming a filter is compacted by key only, with a warning.
 	CompactionFilters CompactionFilters
+
+	// CleanLimitFromOwner: a log opened by OpenLog is not cleaned at all
+	// until its owner calls SetCleanLimit (the broker's partition sets it
+	// to its high watermark as soon as it opens), so that no pass can
+	// compact records above the HW in between. false: logs are cleanable
+	// up to their active segment from the start (tools and tests).
+	CleanLimitFromOwner bool
 }
 
 // Manager owns a data directory: the partition logs in it, the
@@ -227,6 +234,9 @@ func (m *Manager) OpenLog(tp TopicPartition, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.opts.CleanLimitFromOwner {
+		l.SetCleanLimit(0) // before any cleaner thread can see it
+	}
 	m.mu.logs[tp] = l
 	return l, nil
 }
@@ -243,6 +253,11 @@ func (m *Manager) DeleteLog(tp TopicPartition) error {
 	m.mu.Lock()
 	l := m.mu.logs[tp]
 	delete(m.mu.logs, tp)
+	// A topic created again under the name starts afresh, not at the
+	// deleted one's offsets, and checkpoints stop listing it.
+	delete(m.recoveryPoints, tp)
+	delete(m.logStarts, tp)
+	delete(m.cleanerOffsets, tp)
 	m.mu.Unlock()
 	if l == nil {
 		dir := filepath.Join(m.dir, tp.String())

@@ -90,7 +90,7 @@ func (ps producerStates) check(h record.Header) (dup *batchMeta, err error) {
 	if h.ProducerID < 0 {
 		return nil, nil
 	}
-	lastSeq := nextSeq(h.BaseSequence, h.NumRecords-1)
+	lastSeq := nextSeq(h.BaseSequence, h.LastOffsetDelta) // Kafka's lastSequence: compaction may thin a batch, never its offset range
 	e, ok := ps[h.ProducerID]
 	switch {
 	case !ok:
@@ -139,7 +139,7 @@ func (ps producerStates) record(h record.Header) {
 		return
 	}
 	e.add(batchMeta{
-		firstSeq: h.BaseSequence, lastSeq: nextSeq(h.BaseSequence, h.NumRecords-1),
+		firstSeq: h.BaseSequence, lastSeq: nextSeq(h.BaseSequence, h.LastOffsetDelta),
 		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(), maxTimestamp: h.MaxTimestamp,
 	})
 }
