@@ -238,6 +238,10 @@ func OpenRaft(dir string, opts RaftOptions) (_ *Raft, err error) {
 	if r.advertise == "" || hasPortZero(r.advertise) {
 		r.advertise = ln.Addr().String()
 	}
+	// Other nodes dial it (a quorum of one alone never does).
+	if h, _, err := net.SplitHostPort(r.advertise); (!r.voter || len(opts.Voters) > 1) && (err != nil || h == "" || net.ParseIP(h).IsUnspecified()) {
+		return nil, fmt.Errorf("controller: node %d would advertise the controller address %q, which other nodes cannot dial; set [listeners] controller (or the node's voters entry) to a reachable host", opts.NodeID, r.advertise)
+	}
 	if err := r.start(dir, ln); err != nil {
 		return nil, err
 	}

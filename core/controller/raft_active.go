@@ -173,6 +173,14 @@ func (a *activeController) checkSessions(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	for _, b := range expired {
+		// A heartbeat may have landed since the scan: check again, so a
+		// live broker is not fenced and at once unfenced.
+		a.mu.Lock()
+		s := a.mu.sessions[b.ID]
+		a.mu.Unlock()
+		if s.epoch == b.Epoch && a.r.opts.Now().Sub(s.lastSeen) <= a.r.opts.BrokerSessionTimeout {
+			continue
+		}
 		a.r.logger.Warn("controller: fencing a broker whose session expired",
 			"broker", b.ID, "broker_epoch", b.Epoch, "session_timeout", a.r.opts.BrokerSessionTimeout)
 		if _, err := a.r.submitLocal(ctx, FenceBroker{ID: b.ID, Epoch: b.Epoch}); err != nil && ctx.Err() == nil {

@@ -614,3 +614,10 @@ var _ = []interface {
 	NewTopicID() TopicID
 	Close() error
 }{(*Raft)(nil), (*Local)(nil)}
+
+func TestRaftRefusesAnAddressOthersCannotDial(t *testing.T) {
+	_, err := OpenRaft(t.TempDir(), RaftOptions{NodeID: 4, Voters: []config.Voter{{ID: 1, Addr: "127.0.0.1:1"}}, BindAddr: "127.0.0.1:0", AdvertiseAddr: "0.0.0.0:9093"})
+	if err == nil || !strings.Contains(err.Error(), "cannot dial") {
+		t.Fatalf("a non-voter advertising 0.0.0.0: %v", err)
+	}
+}

@@ -556,7 +556,7 @@ func (l *Log) maybeRoll(h record.Header, nowMs int64) error {
 		// max.compaction.lag.ms to be kept, as Kafka does.
 		segmentMs = min(segmentMs, cfg.MaxCompactionLagMs)
 	}
-	if s.canHold(h, cfg.SegmentBytes) && (s.empty() || nowMs-s.rollBase < segmentMs-l.jitter(s)) {
+	if s.canHold(h, cfg.SegmentBytes) && (s.empty() || nowMs-s.rollBase < segmentMs-l.jitter(s, segmentMs)) {
 		return nil
 	}
 	if s.empty() {
@@ -570,13 +570,15 @@ func (l *Log) maybeRoll(h record.Header, nowMs int64) error {
 	return l.rollLocked(h.BaseOffset)
 }
 
-// jitter is segment.jitter.ms spread deterministically per segment.
-func (l *Log) jitter(s *segment) int64 {
+// jitter is segment.jitter.ms spread deterministically per segment, less
+// than the roll time segmentMs in force (which max.compaction.lag.ms may
+// shorten), so the threshold never goes negative.
+func (l *Log) jitter(s *segment, segmentMs int64) int64 {
 	j := l.mu.cfg.SegmentJitterMs
 	if j <= 0 {
 		return 0
 	}
-	return int64(uint64(s.base)*0x9E3779B97F4A7C15%uint64(j)) % max(l.mu.cfg.SegmentMs, 1)
+	return int64(uint64(s.base)*0x9E3779B97F4A7C15%uint64(j)) % max(segmentMs, 1)
 }
 
 // rollLocked finishes the active segment and starts one at base.
