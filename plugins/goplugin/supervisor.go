@@ -35,7 +35,13 @@ func (c *Client) supervise(ctx context.Context, inst *instance) {
 			return
 
 		case req := <-c.reloads:
-			next, err := c.reload(req.ctx)
+			// The reload ends with the requester's context or with Close,
+			// whichever comes first.
+			rctx, cancel := context.WithCancel(req.ctx)
+			stopAfter := context.AfterFunc(ctx, cancel)
+			next, err := c.reload(rctx)
+			stopAfter()
+			cancel()
 			if err != nil {
 				req.reply <- err
 				continue
