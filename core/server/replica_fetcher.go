@@ -486,8 +486,10 @@ func (f *replicaFetcher) fetch(ctx context.Context, c *brokerConn, parts []fetch
 		return nil
 	}
 	byID := map[[16]byte]string{}
-	for _, fp := range parts {
+	asked := make(map[topicPartition]int, len(parts)) // answers are matched in one pass
+	for i, fp := range parts {
 		byID[fp.topicID] = fp.tp.topic
+		asked[fp.tp] = i
 	}
 	for _, rt := range resp.Topics {
 		name := rt.Topic
@@ -496,12 +498,8 @@ func (f *replicaFetcher) fetch(ctx context.Context, c *brokerConn, parts []fetch
 		}
 		for i := range rt.Partitions {
 			rp := &rt.Partitions[i]
-			tp := topicPartition{name, rp.Partition}
-			for _, fp := range parts {
-				if fp.tp == tp {
-					f.apply(ctx, c, fp, rp)
-					break
-				}
+			if j, ok := asked[topicPartition{name, rp.Partition}]; ok {
+				f.apply(ctx, c, parts[j], rp)
 			}
 		}
 	}
