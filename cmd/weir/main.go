@@ -1,5 +1,6 @@
 // Command weir is Weir's single binary: `weir serve` runs a node, and the
-// other commands (arriving with the broker) talk Kafka to any broker.
+// other commands talk Kafka (or a node's HTTP API) to any broker; doc.go
+// lists them.
 package main
 
 import (
