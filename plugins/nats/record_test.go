@@ -150,3 +150,8 @@ type fakeJSMsg struct {
 	jetstream.Msg
 	name string
 }
+
+// Metadata: a fake has none (the queue then keeps every delivery).
+func (fakeJSMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return nil, errors.New("fake message: no metadata")
+}

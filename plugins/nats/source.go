@@ -62,22 +62,47 @@ func collect[T any](ctx context.Context, in <-chan T, first T, max int, linger t
 }
 
 // msgQueue holds delivered JetStream messages until the route takes them.
-// Safe for concurrent use.
+// It keeps one delivery per stream sequence: a redelivery of a message
+// still queued (JetStream redelivers every ack_wait while the route is
+// stuck, e.g. while Kafka is down) replaces the older delivery in place,
+// so the queue never holds more than the consumer's max_ack_pending
+// messages. Safe for concurrent use.
 type msgQueue struct {
 	mu     sync.Mutex
 	items  []jetstream.Msg
+	at     map[uint64]int // stream sequence → index in items
 	closed bool
 	signal chan struct{} // capacity 1: something was pushed
 }
 
-func newMsgQueue() *msgQueue { return &msgQueue{signal: make(chan struct{}, 1)} }
+func newMsgQueue() *msgQueue {
+	return &msgQueue{signal: make(chan struct{}, 1), at: map[uint64]int{}}
+}
+
+// streamSeq is m's stream sequence, and whether it has one.
+func streamSeq(m jetstream.Msg) (uint64, bool) {
+	md, err := m.Metadata()
+	if err != nil || md == nil {
+		return 0, false
+	}
+	return md.Sequence.Stream, true
+}
 
 // push adds m; it reports false, keeping nothing, once the queue is closed.
 func (q *msgQueue) push(m jetstream.Msg) bool {
+	seq, hasSeq := streamSeq(m)
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return false
+	}
+	if i, ok := q.at[seq]; hasSeq && ok {
+		q.items[i] = m // the newer delivery is the one to ack
+		q.mu.Unlock()
+		return true
+	}
+	if hasSeq {
+		q.at[seq] = len(q.items)
 	}
 	q.items = append(q.items, m)
 	q.mu.Unlock()
@@ -93,10 +118,20 @@ func (q *msgQueue) take(batch []jetstream.Msg, max int) []jetstream.Msg {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := min(max-len(batch), len(q.items))
+	if n == 0 {
+		return batch
+	}
 	batch = append(batch, q.items[:n]...)
 	rest := copy(q.items, q.items[n:])
 	clear(q.items[rest:])
 	q.items = q.items[:rest]
+	for seq, i := range q.at {
+		if i < n {
+			delete(q.at, seq)
+		} else {
+			q.at[seq] = i - n
+		}
+	}
 	return batch
 }
 
@@ -107,6 +142,7 @@ func (q *msgQueue) close() []jetstream.Msg {
 	q.closed = true
 	items := q.items
 	q.items = nil
+	clear(q.at)
 	return items
 }
 
@@ -241,8 +277,8 @@ func (r *route) runJetStream(ctx, pctx context.Context, nc *nats.Conn) error {
 
 	// The library's handler must not block (a blocking handler made
 	// stalls much more frequent, and small pulls necessary). The queue
-	// needs no bound of its own: the server delivers at most
-	// max_ack_pending messages that are not acked.
+	// keeps one delivery per message, so it holds at most max_ack_pending
+	// messages however often JetStream redelivers.
 	in := newMsgQueue()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		if !in.push(m) {

@@ -54,3 +54,44 @@ func TestCollectFromChannel(t *testing.T) {
 		t.Fatalf("batch = %v", got)
 	}
 }
+
+// seqMsg is a delivery of stream sequence seq.
+type seqMsg struct {
+	jetstream.Msg
+	seq, delivery uint64
+}
+
+func (m seqMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, NumDelivered: m.delivery}, nil
+}
+
+// Redeliveries of messages still queued replace them: the queue stays at
+// one entry per message however long the route is stuck.
+func TestMsgQueueKeepsOneDeliveryPerMessage(t *testing.T) {
+	q := newMsgQueue()
+	for delivery := uint64(1); delivery <= 50; delivery++ {
+		for seq := uint64(1); seq <= 10; seq++ {
+			q.push(seqMsg{seq: seq, delivery: delivery})
+		}
+	}
+	got := q.take(nil, 100)
+	if len(got) != 10 {
+		t.Fatalf("%d queued deliveries for 10 messages", len(got))
+	}
+	for i, m := range got {
+		sm := m.(seqMsg)
+		if sm.seq != uint64(i+1) || sm.delivery != 50 {
+			t.Fatalf("entry %d is seq %d delivery %d, want seq %d delivery 50 (in order, newest delivery)", i, sm.seq, sm.delivery, i+1)
+		}
+	}
+	// After a take, positions still line up.
+	for seq := uint64(1); seq <= 4; seq++ {
+		q.push(seqMsg{seq: seq, delivery: 1})
+	}
+	_ = q.take(nil, 2)
+	q.push(seqMsg{seq: 4, delivery: 2})
+	rest := q.take(nil, 10)
+	if len(rest) != 2 || rest[0].(seqMsg).seq != 3 || rest[1].(seqMsg).seq != 4 || rest[1].(seqMsg).delivery != 2 {
+		t.Fatalf("after a partial take: %+v", rest)
+	}
+}
