@@ -23,25 +23,10 @@ import (
 var weirBin, pinningBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "weir-example-assignor-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		if weirBin, err = weirtest.BuildWeir(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		pinningBin = filepath.Join(dir, "pinning")
-		if err := weirtest.BuildCommand(".", pinningBin); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	weirtest.Main(m, "assignor", func(dir, weir string) error {
+		weirBin, pinningBin = weir, filepath.Join(dir, "pinning")
+		return weirtest.BuildCommand(".", pinningBin)
+	})
 }
 
 // The README's configuration: pinning is every classic group's assignor

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,25 +23,10 @@ import (
 var weirBin, tenantWASM string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "weir-example-partitioner-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		if weirBin, err = weirtest.BuildWeir(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		tenantWASM = filepath.Join(dir, "tenant.wasm")
-		if err := weirtest.BuildWASM(weirBin, ".", tenantWASM); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	weirtest.Main(m, "partitioner", func(dir, weir string) error {
+		weirBin, tenantWASM = weir, filepath.Join(dir, "tenant.wasm")
+		return weirtest.BuildWASM(weir, ".", tenantWASM)
+	})
 }
 
 // The README's configuration.

@@ -26,25 +26,10 @@ import (
 var weirBin, ttlWASM string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "weir-example-ttl-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		if weirBin, err = weirtest.BuildWeir(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		ttlWASM = filepath.Join(dir, "ttl.wasm")
-		if err := weirtest.BuildWASM(weirBin, ".", ttlWASM); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	weirtest.Main(m, "ttl", func(dir, weir string) error {
+		weirBin, ttlWASM = weir, filepath.Join(dir, "ttl.wasm")
+		return weirtest.BuildWASM(weir, ".", ttlWASM)
+	})
 }
 
 // The README's configuration, with the cleaner looking for work every

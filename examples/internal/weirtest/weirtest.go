@@ -25,6 +25,32 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// Main is an example package's TestMain: it builds the weir binary into a
+// temporary directory, lets build make the example's plugin there (given
+// the directory and the weir binary), runs the tests, removes the
+// directory and exits with the tests' status. A failed build prints why
+// and exits 1.
+func Main(m *testing.M, name string, build func(dir, weir string) error) {
+	dir, err := os.MkdirTemp("", "weir-example-"+name+"-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		weir, err := BuildWeir(dir)
+		if err == nil {
+			err = build(dir, weir)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // BuildWeir builds the weir command into dir and returns the binary's
 // path. It returns go build's output in the error when the build fails.
 func BuildWeir(dir string) (string, error) {
